@@ -1,0 +1,138 @@
+"""The replay and session cache: one contract, one module per backend.
+
+The backend is chosen by URL (``authsuite.cache_url``):
+
+- ``memory://`` (default): :class:`pyramid_authsuite.cache.memory.MemoryCache`,
+  in-process, thread-safe, expiring and bounded. One process only.
+- ``redis://host:6379/0``, ``rediss://...``, ``unix:///path/to/socket?db=0``:
+  :class:`pyramid_authsuite.cache.redis.RedisCache`, shared by every process
+  and machine that points at the same server.
+
+Every operation is atomic on every backend. Keys are strings, namespaced by the
+backend with the configured prefix. Values are ``bytes`` or anything
+``json.dumps`` accepts; what ``get`` returns has been through the same encoding
+on every backend (a tuple comes back as a list), so code tested against memory
+behaves the same on Redis. TTLs are in seconds (int or float, > 0).
+
+A backend that cannot be reached raises :class:`CacheUnavailable` and nothing
+else; callers turn it into 503, never into "authenticated".
+"""
+from __future__ import annotations
+
+import abc
+import json
+from typing import Any
+
+from pyramid_authsuite.exceptions import CacheUnavailable
+
+__all__ = ["Cache", "CacheUnavailable", "encode_value", "decode_value", "check_ttl", "cache_from_url"]
+
+# One byte of type tag in front of every stored value, so that bytes and JSON
+# round-trip unambiguously through backends that only store bytes.
+_BYTES_TAG = b"b"
+_JSON_TAG = b"j"
+
+
+def encode_value(value: Any) -> bytes:
+    """Serialize a cache value: raw bytes kept as they are, anything else as JSON."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _BYTES_TAG + bytes(value)
+    return _JSON_TAG + json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def decode_value(stored: bytes | None) -> Any:
+    """Inverse of :func:`encode_value`; ``None`` stays ``None``."""
+    if stored is None:
+        return None
+    tag, payload = stored[:1], stored[1:]
+    if tag == _BYTES_TAG:
+        return payload
+    if tag == _JSON_TAG:
+        return json.loads(payload)
+    raise ValueError("cache value has an unknown type tag")
+
+
+def check_ttl(ttl: float) -> float:
+    """Reject TTLs that would make an entry immortal or already dead."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    return ttl
+
+
+class Cache(abc.ABC):
+    """The contract every cache backend implements.
+
+    Arguments common to all backends:
+
+    ``prefix``
+        Prepended to every key, so several applications can share one server.
+    """
+
+    def __init__(self, prefix: str = "authsuite:"):
+        self.prefix = prefix
+
+    @abc.abstractmethod
+    def add(self, key: str, value: Any, ttl: float) -> bool:
+        """Store ``value`` only if ``key`` is absent (or expired).
+
+        Returns ``True`` if this call stored it. This is the replay primitive:
+        of any number of concurrent ``add`` calls on one key, exactly one wins.
+        """
+
+    @abc.abstractmethod
+    def get(self, key: str) -> Any:
+        """Return the value stored at ``key``, or ``None``."""
+
+    @abc.abstractmethod
+    def set(self, key: str, value: Any, ttl: float) -> None:
+        """Store ``value`` at ``key``, replacing any value and TTL."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; ``True`` if it was there."""
+
+    @abc.abstractmethod
+    def pop(self, key: str) -> Any:
+        """Get and delete in one atomic step (single-use challenges); ``None`` if absent.
+
+        Of concurrent ``pop`` calls on one key, exactly one gets the value.
+        """
+
+    @abc.abstractmethod
+    def touch(self, key: str, ttl: float) -> bool:
+        """Reset the TTL of an existing key (sliding sessions); ``False`` if absent."""
+
+    @abc.abstractmethod
+    def incr(self, key: str, ttl: float) -> int:
+        """Add one to the counter at ``key`` and return the new count.
+
+        A missing key starts at 0 and gets ``ttl``; later increments keep the
+        TTL it got then (a fixed window, for rate limits).
+        """
+
+    def close(self) -> None:
+        """Release connections; the default does nothing."""
+
+
+def cache_from_url(
+    url: str,
+    *,
+    prefix: str = "authsuite:",
+    max_entries: int = 100_000,
+    timeout_seconds: float = 1.0,
+) -> Cache:
+    """Build the backend a URL names; unknown schemes raise ``ValueError``.
+
+    ``max_entries`` bounds the memory backend; ``timeout_seconds`` bounds every
+    Redis connect and command, so an unreachable server fails fast (503).
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "memory":
+        from pyramid_authsuite.cache.memory import MemoryCache
+
+        return MemoryCache(prefix=prefix, max_entries=max_entries)
+    if scheme in ("redis", "rediss", "unix"):
+        from pyramid_authsuite.cache.redis import RedisCache
+
+        return RedisCache(url, prefix=prefix, timeout_seconds=timeout_seconds)
+    raise ValueError(f"unsupported cache URL scheme {scheme!r} (use memory://, redis://, rediss:// or unix://)")
