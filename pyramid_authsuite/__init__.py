@@ -1,0 +1,163 @@
+"""pyramid_authsuite: Basic, Hawk, HTTP Message Signatures, JWT and challenge-response
+authentication for Pyramid, composed with pyramid_multiauth in one ini file.
+
+Use it with ``pyramid.includes = pyramid_authsuite`` (or
+``config.include("pyramid_authsuite")``) and name policies the way
+pyramid_multiauth documents::
+
+    multiauth.policies = basic
+    multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
+    multiauth.policy.basic.realm = myapi
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.authorization import ACLHelper
+from pyramid.exceptions import ConfigurationError
+from pyramid.interfaces import PHASE2_CONFIG, IAuthenticationPolicy
+from pyramid_multiauth import get_policy_definitions, policy_factory_from_module
+
+from pyramid_authsuite.accounts import AccountStore
+from pyramid_authsuite.basic.policy import BasicAuthenticationPolicy
+from pyramid_authsuite.cache import Cache, cache_from_url
+from pyramid_authsuite.exceptions import BackendUnavailable, SettingError
+from pyramid_authsuite.identity import Identity
+from pyramid_authsuite.security import AuthSuiteSecurityPolicy, challenge_view, problem
+from pyramid_authsuite.settings import AuthSuiteSettings, parse_settings
+
+__all__ = [
+    "BasicAuthenticationPolicy",
+    "AuthSuiteSecurityPolicy",
+    "Identity",
+    "includeme",
+    "make_cache",
+    "make_account_store",
+    "load_settings",
+]
+
+
+def load_settings(settings: dict[str, Any]) -> AuthSuiteSettings:
+    """Parse ``authsuite.*`` settings, turning a bad value into a ConfigurationError."""
+    try:
+        return parse_settings(settings)
+    except SettingError as error:
+        raise ConfigurationError(str(error)) from None
+
+
+def make_cache(settings: AuthSuiteSettings) -> Cache:
+    """The cache backend ``authsuite.cache_url`` names."""
+    try:
+        return cache_from_url(
+            settings.cache_url,
+            prefix=settings.cache_prefix,
+            max_entries=settings.cache_max_entries,
+            timeout_seconds=settings.cache_timeout_seconds,
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"authsuite.cache_url: {error}") from None
+
+
+def make_account_store(settings: AuthSuiteSettings) -> AccountStore:
+    """The account store ``authsuite.accounts_url`` names, with the configured hashing cost."""
+    from pyramid_authsuite.accounts.passwords import PasswordHasher
+    from pyramid_authsuite.accounts.sql import SQLAccountStore
+
+    try:
+        hasher = PasswordHasher(
+            time_cost=settings.password_time_cost,
+            memory_cost=settings.password_memory_cost,
+            parallelism=settings.password_parallelism,
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"authsuite.password_*: {error}") from None
+    return SQLAccountStore(
+        settings.accounts_url,
+        hasher,
+        connect_timeout_seconds=settings.accounts_connect_timeout_seconds,
+    )
+
+
+def backend_unavailable_view(request: Any):
+    """A backend outage outside the policies (in an endpoint, say) is a 503 too."""
+    return problem(
+        503,
+        "unavailable",
+        "The authentication service is temporarily unavailable.",
+        [("Retry-After", str(request.registry.authsuite_settings.retry_after_seconds))],
+    )
+
+
+def includeme(config: Any) -> None:
+    """Parse the settings once, build the backends, set the security policy and the challenge view."""
+    registry = config.registry
+    if getattr(registry, "authsuite_settings", None) is not None:
+        # Included twice (pyramid.includes and config.include): Pyramid runs
+        # includeme each time, but one set of backends and policies is enough.
+        return
+    parsed = load_settings(config.get_settings())
+    registry.authsuite_settings = parsed
+    registry.authsuite_cache = make_cache(parsed)
+    registry.authsuite_accounts = make_account_store(parsed)
+
+    _configure_multiauth(config)
+    config.add_forbidden_view(challenge_view)
+    config.add_exception_view(backend_unavailable_view, context=BackendUnavailable)
+
+
+def _configure_multiauth(config: Any) -> None:
+    """pyramid_multiauth's own ``includeme``, with our security policy class.
+
+    The ``multiauth.*`` settings mean exactly what pyramid_multiauth documents.
+    What differs: the security policy is :class:`AuthSuiteSecurityPolicy`, the
+    default authorization is Pyramid 2's ``ACLHelper`` (no deprecated
+    ``IAuthorizationPolicy`` is registered), and a policy's bad setting is a
+    ConfigurationError naming ``multiauth.policy.<name>.<key>``.
+    """
+    settings = config.get_settings()
+    authz_name = settings.get("multiauth.authorization_policy")
+    authz_policy = config.maybe_dotted(authz_name)() if authz_name else ACLHelper()
+    groupfinder = config.maybe_dotted(settings.get("multiauth.groupfinder"))
+    definitions = get_policy_definitions(settings)
+
+    # Like pyramid_multiauth: build the factories in reverse order so that
+    # included modules earlier in the list override later ones, and create
+    # the policies at commit time, after every include has run.
+    factories = []
+    for name in reversed(settings.get("multiauth.policies", "").split()):
+        if name in definitions:
+            definition = dict(definitions[name])
+            if "use" not in definition:
+                raise ConfigurationError(f"multiauth.policy.{name}.use is required")
+            factory = config.maybe_dotted(definition.pop("use"))
+            factories.append((factory, name, definition))
+        else:
+            try:
+                factory = policy_factory_from_module(config, name)
+            except ImportError:
+                raise ConfigurationError(
+                    f"multiauth.policies: {name!r} has no multiauth.policy.{name}.* settings and is not importable"
+                ) from None
+            factories.append((factory, name, {}))
+
+    policies: list[Any] = []
+
+    def build_policies() -> None:
+        for factory, name, kwargs in factories:
+            try:
+                policy = factory(**kwargs)
+            except SettingError as error:
+                raise ConfigurationError(f"multiauth.policy.{name}.{error.key}: {error.message}") from None
+            except TypeError as error:
+                raise ConfigurationError(f"multiauth.policy.{name}: {error}") from None
+            if policy and (not policies or policy is not policies[0]):
+                policy._pyramid_multiauth_name = name
+                policies.insert(0, policy)
+
+    config.action(None, build_policies, order=PHASE2_CONFIG)
+    # As pyramid_multiauth does: swallow the authentication policies that
+    # included modules try to register, so they do not fight our policy.
+    config.action(IAuthenticationPolicy, lambda: None, order=PHASE2_CONFIG)
+    security_policy = AuthSuiteSecurityPolicy(policies, groupfinder, authz_policy)
+    config.registry.authsuite_security_policy = security_policy
+    config.set_security_policy(security_policy)

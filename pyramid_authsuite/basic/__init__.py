@@ -1,0 +1,1 @@
+"""HTTP Basic authentication (RFC 7617) against the account store."""

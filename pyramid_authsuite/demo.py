@@ -1,0 +1,60 @@
+"""The demo API that ``development.ini`` serves.
+
+- ``GET /``: the configured schemes and endpoints (public);
+- ``GET /whoami``: the caller's identity as JSON (401 when anonymous);
+- ``GET /admin``: only for the ``role:admin`` principal, through an ACL.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated, Deny, Everyone
+from pyramid.config import Configurator
+
+
+class DemoRoot:
+    """The ACL every demo view is checked against."""
+
+    __acl__ = [
+        (Allow, "role:admin", ALL_PERMISSIONS),
+        (Allow, Authenticated, "authenticated"),
+        (Deny, Everyone, ALL_PERMISSIONS),
+    ]
+
+    def __init__(self, request: Any):
+        self.request = request
+
+
+def index(request: Any) -> dict[str, Any]:
+    security = request.registry.authsuite_security_policy
+    return {
+        "name": "pyramid_authsuite demo",
+        "schemes": [
+            {"name": name, "scheme": getattr(policy, "scheme", name)} for name, policy in security.get_policies()
+        ],
+        "endpoints": list(request.registry.authsuite_settings.endpoints),
+        "views": {"/whoami": "any authenticated caller", "/admin": "role:admin"},
+    }
+
+
+def whoami(request: Any) -> dict[str, Any]:
+    return request.identity.as_json()
+
+
+def admin(request: Any) -> dict[str, Any]:
+    return {"userid": request.identity.userid, "message": "Welcome, administrator."}
+
+
+def main(global_config: dict[str, Any], **settings: Any):
+    """Paste app factory: ``use = egg:pyramid_authsuite#demo``."""
+    with Configurator(settings=settings, root_factory=DemoRoot) as config:
+        config.include("pyramid_authsuite")
+        config.add_route("index", "/")
+        config.add_route("whoami", "/whoami")
+        config.add_route("admin", "/admin")
+        config.add_view(index, route_name="index", renderer="json", request_method=("GET", "HEAD"))
+        config.add_view(
+            whoami, route_name="whoami", renderer="json", permission="authenticated", request_method=("GET", "HEAD")
+        )
+        config.add_view(admin, route_name="admin", renderer="json", permission="admin", request_method=("GET", "HEAD"))
+    return config.make_wsgi_app()

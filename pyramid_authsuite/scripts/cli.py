@@ -1,0 +1,203 @@
+"""The ``authsuite`` console script: account chores against the server's own ini file.
+
+Every command reads ``--ini`` (``path`` or ``path#section``, default section
+``main``) exactly as ``pserve`` does, so an account created here can log in at
+once. Exit codes: 0 success, 1 the command failed (one line on stderr saying
+why), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from pyramid_authsuite.accounts import (
+    AccountExists,
+    AccountNotFound,
+    AccountStore,
+    InvalidUserid,
+    validate_userid,
+)
+from pyramid_authsuite.exceptions import BackendUnavailable
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+class CommandError(Exception):
+    """A failure to report in one line, with exit code 1."""
+
+
+def load_ini_settings(ini: str) -> dict[str, Any]:
+    """The app settings of ``ini`` (``path`` or ``path#section``), as pserve would see them."""
+    import os
+
+    from pyramid.paster import get_appsettings
+
+    path = ini.split("#", 1)[0]
+    if not os.path.isfile(path):
+        raise CommandError(f"ini file not found: {path}")
+    try:
+        return dict(get_appsettings(ini))
+    except Exception as error:  # plaster/paste raise many kinds; report one line
+        raise CommandError(f"cannot read {ini}: {error.__class__.__name__}: {error}") from None
+
+
+def open_store(ini: str) -> AccountStore:
+    """The account store the server configured by ``ini`` uses."""
+    from pyramid.exceptions import ConfigurationError
+
+    from pyramid_authsuite import load_settings, make_account_store
+
+    try:
+        return make_account_store(load_settings(load_ini_settings(ini)))
+    except ConfigurationError as error:
+        raise CommandError(f"bad configuration in {ini}: {error}") from None
+
+
+def read_password(args: argparse.Namespace, stdin: Any = None) -> str:
+    """The password from ``-p``, ``--password-stdin``, or two prompts on a terminal."""
+    stdin = stdin or sys.stdin
+    if args.password is not None:
+        password = args.password
+    elif args.password_stdin:
+        password = stdin.readline().rstrip("\r\n")
+    elif stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != password:
+            raise CommandError("the two passwords differ")
+    else:
+        raise CommandError("no password: use -p PASSWORD, --password-stdin, or run on a terminal to be prompted")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise CommandError(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    return password
+
+
+def _userid(args: argparse.Namespace) -> str:
+    try:
+        return validate_userid(args.username)
+    except InvalidUserid as error:
+        raise CommandError(f"invalid user name {args.username!r}: {error}") from None
+
+
+def cmd_create_user(args: argparse.Namespace) -> str:
+    userid = _userid(args)
+    password = read_password(args)
+    store = open_store(args.ini)
+    try:
+        store.create(
+            userid, password, roles=args.role, tenant=args.tenant, email=args.email, display_name=args.display_name
+        )
+    except AccountExists:
+        raise CommandError(f"user {userid!r} already exists") from None
+    return f"created user {userid!r}"
+
+
+def cmd_set_password(args: argparse.Namespace) -> str:
+    userid = _userid(args)
+    password = read_password(args)
+    _require(open_store(args.ini).set_password, userid, password)
+    return f"password changed for {userid!r}"
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> str:
+    userid = _userid(args)
+    _require(open_store(args.ini).update, userid, disabled=disabled)
+    return f"{'disabled' if disabled else 'enabled'} user {userid!r}"
+
+
+def cmd_delete_user(args: argparse.Namespace) -> str:
+    userid = _userid(args)
+    if not open_store(args.ini).delete(userid):
+        raise CommandError(f"no user {userid!r}")
+    return f"deleted user {userid!r}"
+
+
+def cmd_list_users(args: argparse.Namespace) -> str:
+    accounts = open_store(args.ini).list()
+    if args.json:
+        return json.dumps(
+            [
+                {
+                    "userid": account.userid,
+                    "roles": list(account.roles),
+                    "tenant": account.tenant,
+                    "email": account.email,
+                    "display_name": account.display_name,
+                    "disabled": account.disabled,
+                    "created_at": account.created_at.isoformat() if account.created_at else None,
+                    "updated_at": account.updated_at.isoformat() if account.updated_at else None,
+                }
+                for account in accounts
+            ],
+            indent=2,
+        )
+    lines = []
+    for account in accounts:
+        flags = " (disabled)" if account.disabled else ""
+        roles = ",".join(account.roles) or "-"
+        lines.append(f"{account.userid}\troles={roles}\ttenant={account.tenant or '-'}\t{account.email or '-'}{flags}")
+    return "\n".join(lines) if lines else "no users"
+
+
+def _require(method: Callable[..., Any], userid: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return method(userid, *args, **kwargs)
+    except AccountNotFound:
+        raise CommandError(f"no user {userid!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="authsuite", description="pyramid_authsuite account and key chores.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], str], help_text: str, user: bool = True):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--ini", required=True, help="the server's ini file (path or path#section)")
+        if user:
+            sub.add_argument("-u", "--username", required=True, help="the userid")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def password_options(sub: argparse.ArgumentParser) -> None:
+        group = sub.add_mutually_exclusive_group()
+        group.add_argument("-p", "--password", help="the password (visible in the process list: prefer the others)")
+        group.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+
+    create = command("create-user", cmd_create_user, "Create an account.")
+    password_options(create)
+    create.add_argument("--role", action="append", default=[], help="a role (repeatable); grants role:<R>")
+    create.add_argument("--tenant", help="the tenant; grants tenant:<T>")
+    create.add_argument("--email")
+    create.add_argument("--display-name")
+    password_options(command("set-password", cmd_set_password, "Change an account's password."))
+    command("disable-user", lambda args: _set_disabled(args, True), "Disable an account (it can no longer log in).")
+    command("enable-user", lambda args: _set_disabled(args, False), "Enable a disabled account.")
+    command("delete-user", cmd_delete_user, "Delete an account and its keys.")
+    list_users = command("list-users", cmd_list_users, "List the accounts.", user=False)
+    list_users.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``authsuite`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        output = args.handler(args)
+    except CommandError as error:
+        print(f"authsuite: error: {error}", file=sys.stderr)
+        return 1
+    except BackendUnavailable as error:
+        print(f"authsuite: error: the account store is unavailable ({error})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("authsuite: interrupted", file=sys.stderr)
+        return 1
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The security policy, the 401/403 challenge view and problem+json errors.
+
+:class:`AuthSuiteSecurityPolicy` extends pyramid_multiauth 1.1's
+``MultiAuthSecurityPolicy`` (Pyramid 2's ``ISecurityPolicy``) so that:
+
+- ``request.identity`` is an :class:`~pyramid_authsuite.identity.Identity`
+  (userid, scheme, principals, claims), whichever sub-policy authenticated;
+- a sub-policy that could not reach its backend makes the request fail
+  closed with 503, and one that hit a rate limit with 429, when no other
+  sub-policy authenticated the request;
+- the identity and principals are memoized in ``request.environ``.
+
+pyramid_multiauth has no challenge of its own, so :func:`challenge_view` is
+registered as the forbidden view: 401 with one ``WWW-Authenticate`` per
+configured policy when there is no identity, 403 when there is one that
+lacks the permission. Every refusal is RFC 9457 ``application/problem+json``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any, Iterable
+
+from pyramid.authorization import Authenticated, Everyone
+from pyramid.httpexceptions import (
+    HTTPException,
+    HTTPForbidden,
+    HTTPServiceUnavailable,
+    HTTPTooManyRequests,
+    HTTPUnauthorized,
+)
+from pyramid.interfaces import ISecurityPolicy
+from pyramid_multiauth import MultiAuthPolicySelected, MultiAuthSecurityPolicy
+
+from pyramid_authsuite.identity import Identity
+from pyramid_authsuite.policy import AuthSuitePolicy, Refusal
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+# RFC 9457 section 3.1.1: "type" is a URI identifying the problem. A tag URI
+# (RFC 4151) names it stably without pretending to be a page to fetch.
+PROBLEM_TYPE_PREFIX = "tag:pyramid-authsuite,2026:"
+
+_IDENTITY_KEY = "authsuite.identity"
+_PRINCIPALS_KEY = "authsuite.principals"
+_REFUSALS_KEY = "authsuite.refusals"
+
+_STATUS_CLASSES = {
+    401: HTTPUnauthorized,
+    403: HTTPForbidden,
+    429: HTTPTooManyRequests,
+    503: HTTPServiceUnavailable,
+}
+_TITLES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
+
+
+def problem_type(code: str) -> str:
+    """The problem+json ``type`` URI for a refusal code such as ``invalid_credentials``."""
+    return PROBLEM_TYPE_PREFIX + code
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    headers: Iterable[tuple[str, str]] = (),
+    title: str | None = None,
+) -> HTTPException:
+    """An HTTP exception whose body is an RFC 9457 problem document.
+
+    It can be raised (Pyramid's default exception view serves it as it is) or
+    returned from a view.
+    """
+    exception_class = _STATUS_CLASSES.get(status)
+    if exception_class is None:
+        raise ValueError(f"no problem response for status {status}")
+    body = {
+        "type": problem_type(code),
+        "title": title or _TITLES[status],
+        "status": status,
+        "detail": detail,
+    }
+    response = exception_class()
+    response.body = json.dumps(body).encode("utf-8")
+    response.content_type = PROBLEM_CONTENT_TYPE
+    response.charset = None
+    # Refusals depend on credentials: never let a cache serve one to someone else.
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in headers:
+        response.headers.add(name, value)
+    return response
+
+
+def refusal_problem(refusal: Refusal, headers: Iterable[tuple[str, str]] = ()) -> HTTPException:
+    """The problem response for a 429 or 503 refusal, with ``Retry-After``."""
+    extra = list(headers)
+    if refusal.retry_after is not None:
+        extra.append(("Retry-After", str(refusal.retry_after)))
+    return problem(refusal.status, refusal.code, refusal.detail, extra)
+
+
+class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
+    """pyramid_multiauth's security policy, returning rich identities and failing closed.
+
+    Arguments are pyramid_multiauth's:
+
+    ``policies``
+        The sub-policies, in order (the first to authenticate wins).
+    ``callback``
+        Optional groupfinder ``(userid, request) -> list | None``; ``None``
+        rejects the userid, a list adds principals.
+    ``authz_policy``
+        Object with ``permits(context, principals, permission)``; Pyramid's
+        ``ACLHelper`` by default.
+    """
+
+    def identity(self, request: Any) -> Identity | None:
+        environ = request.environ
+        if _IDENTITY_KEY in environ:
+            return environ[_IDENTITY_KEY]
+        identity = self._compute_identity(request)
+        environ[_IDENTITY_KEY] = identity
+        return identity
+
+    def _compute_identity(self, request: Any) -> Identity | None:
+        refusals: list[Refusal] = []
+        for policy in self._policies:
+            identity = self._identity_from(policy, request, refusals)
+            if identity is None:
+                continue
+            request.registry.notify(MultiAuthPolicySelected(policy, request, identity.userid))
+            if self._callback is None:
+                return identity
+            groups = self._callback(identity.userid, request)
+            if groups is not None:
+                return replace(identity, principals=identity.principals | frozenset(groups))
+        request.environ[_REFUSALS_KEY] = refusals
+        # Fail closed: a refusal that is not about the credentials themselves
+        # stops the request, whatever the view's permission.
+        for status in (503, 429):
+            for refusal in refusals:
+                if refusal.status == status:
+                    raise refusal_problem(refusal)
+        return None
+
+    @staticmethod
+    def _identity_from(policy: Any, request: Any, refusals: list[Refusal]) -> Identity | None:
+        if isinstance(policy, AuthSuitePolicy):
+            verdict = policy.verdict(request)
+            if verdict.refusal is not None:
+                refusals.append(verdict.refusal)
+            return verdict.identity
+        # A foreign IAuthenticationPolicy (pyramid_ipauth, ...): wrap its answer.
+        userid = policy.authenticated_userid(request)
+        if userid is None:
+            return None
+        extra = {p for p in policy.effective_principals(request) if p not in (Everyone, Authenticated, userid)}
+        name = getattr(policy, "_pyramid_multiauth_name", None) or type(policy).__name__
+        return Identity(userid=userid, scheme=name, principals=frozenset(extra))
+
+    def effective_principals(self, request: Any) -> set[str]:
+        environ = request.environ
+        cached = environ.get(_PRINCIPALS_KEY)
+        if cached is not None:
+            return cached
+        identity = self.identity(request)
+        principals = {Everyone}
+        # Foreign policies may grant principals without a userid (IP ranges);
+        # ours only grant through the identity, already computed above.
+        for policy in self._policies:
+            if not isinstance(policy, AuthSuitePolicy):
+                principals.update(p for p in policy.effective_principals(request) if p not in (Everyone, Authenticated))
+        if identity is not None:
+            principals.add(Authenticated)
+            principals.add(identity.userid)
+            principals.update(identity.principals)
+        environ[_PRINCIPALS_KEY] = principals
+        return principals
+
+
+def refusals(request: Any) -> list[Refusal]:
+    """The refusals gathered while computing ``request.identity`` (empty if none)."""
+    return request.environ.get(_REFUSALS_KEY, [])
+
+
+def challenge_view(request: Any) -> HTTPException:
+    """The forbidden view: 401 + challenges when anonymous, 403 when not permitted."""
+    try:
+        identity = request.identity
+    except HTTPException as refusal_response:  # 503 / 429 raised while identifying
+        return refusal_response
+    if identity is not None:
+        return problem(403, "forbidden", "You are authenticated but not allowed to do this.")
+    security_policy = request.registry.queryUtility(ISecurityPolicy)
+    challenges = security_policy.forget(request) if security_policy is not None else []
+    gathered = refusals(request)
+    if gathered:
+        first = gathered[0]
+        return problem(401, first.code, first.detail, challenges)
+    return problem(
+        401,
+        "authentication_required",
+        "This resource needs authentication with one of the schemes in WWW-Authenticate.",
+        challenges,
+    )

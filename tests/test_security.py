@@ -1,0 +1,148 @@
+"""The security policy: composition, fail-closed outages, configuration errors, warnings."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from pyramid.exceptions import ConfigurationError, ConfigurationExecutionError
+from pyramid.interfaces import IAuthenticationPolicy
+from zope.interface import implementer
+
+from tests.apps import basic, make_demo, registry
+from tests.conftest import free_port
+
+PASSWORD = "correct horse battery"
+
+
+@implementer(IAuthenticationPolicy)
+class HeaderTokenPolicy:
+    """A foreign (non-authsuite) policy: ``X-Demo-Token: <userid>`` authenticates,
+    and every request from 127.0.0.1 gets the ``network:local`` principal."""
+
+    def __init__(self, principal: str = "network:local"):
+        self.principal = principal
+
+    def authenticated_userid(self, request):
+        return request.headers.get("X-Demo-Token")
+
+    unauthenticated_userid = authenticated_userid
+
+    def effective_principals(self, request):
+        principals = ["system.Everyone"]
+        if request.remote_addr == "127.0.0.1":
+            principals.append(self.principal)
+        userid = self.authenticated_userid(request)
+        if userid:
+            principals += ["system.Authenticated", userid]
+        return principals
+
+    def remember(self, request, userid, **kw):
+        return []
+
+    def forget(self, request):
+        return [("WWW-Authenticate", 'DemoToken realm="test"')]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path}/accounts.sqlite"
+
+
+def test_foreign_policy_composes_and_challenges(sqlite_url):
+    app = make_demo({
+        "authsuite.accounts_url": sqlite_url,
+        "multiauth.policies": "basic token",
+        "multiauth.policy.basic.use": "pyramid_authsuite.BasicAuthenticationPolicy",
+        "multiauth.policy.token.use": "tests.test_security.HeaderTokenPolicy",
+        "multiauth.policy.token.principal": "network:loopback",
+    })
+    registry(app).authsuite_accounts.create("alice", PASSWORD)
+    response = app.get("/whoami", status=401)
+    assert response.headers.getall("WWW-Authenticate") == [
+        'Basic realm="authsuite-test", charset="UTF-8"',
+        'DemoToken realm="test"',
+    ]
+    foreign = app.get("/whoami", headers={"X-Demo-Token": "robot"}).json
+    assert foreign["userid"] == "robot"
+    assert foreign["scheme"] == "token"
+    assert "network:loopback" in foreign["principals"]
+    # The first policy in the list wins when both have credentials.
+    both = app.get("/whoami", headers={**basic("alice", PASSWORD), "X-Demo-Token": "robot"}).json
+    assert both["userid"] == "alice"
+
+
+def test_groupfinder_adds_principals_and_can_reject(sqlite_url):
+    app = make_demo({
+        "authsuite.accounts_url": sqlite_url,
+        "multiauth.groupfinder": "tests.test_security.groupfinder",
+    })
+    store = registry(app).authsuite_accounts
+    store.create("alice", PASSWORD)
+    store.create("mallory", PASSWORD)
+    assert "role:admin" in app.get("/whoami", headers=basic("alice", PASSWORD)).json["principals"]
+    app.get("/admin", headers=basic("alice", PASSWORD), status=200)
+    app.get("/whoami", headers=basic("mallory", PASSWORD), status=401)
+
+
+def groupfinder(userid, request):
+    return None if userid == "mallory" else ["role:admin"]
+
+
+def test_cache_outage_fails_closed_with_503(throwaway_redis, sqlite_url):
+    app = make_demo({"authsuite.cache_url": throwaway_redis.url, "authsuite.accounts_url": sqlite_url,
+                     "authsuite.cache_timeout_seconds": "0.5", "authsuite.retry_after_seconds": "7"})
+    registry(app).authsuite_accounts.create("alice", PASSWORD)
+    app.get("/whoami", headers=basic("alice", PASSWORD), status=200)
+    throwaway_redis.stop()
+    for path in ("/whoami", "/admin"):
+        response = app.get(path, headers=basic("alice", PASSWORD), status=503)
+        assert response.content_type == "application/problem+json"
+        assert response.headers["Retry-After"] == "7"
+        assert json.loads(response.body)["type"].endswith(":unavailable")
+        assert PASSWORD not in response.text
+    # Public views never ask who the caller is, so they need no backend.
+    assert app.get("/").status_int == 200
+    assert app.get("/", headers=basic("alice", PASSWORD)).status_int == 200
+    # The accounts are untouched by the outage.
+    assert registry(app).authsuite_accounts.get("alice") is not None
+
+
+def test_account_store_outage_fails_closed_with_503():
+    app = make_demo({"authsuite.accounts_url": f"postgresql://postgres@127.0.0.1:{free_port()}/test",
+                     "authsuite.accounts_connect_timeout_seconds": "1"})
+    response = app.get("/whoami", headers=basic("alice", PASSWORD), status=503)
+    assert response.headers["Retry-After"] == "5"
+    assert json.loads(response.body)["type"].endswith(":unavailable")
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"multiauth.policy.basic.max_failed_attempts": "many"}, "multiauth.policy.basic.max_failed_attempts"),
+    ({"multiauth.policy.basic.lockout_seconds": "0"}, "multiauth.policy.basic.lockout_seconds"),
+    ({"multiauth.policy.basic.realm": 'a"b'}, "multiauth.policy.basic.realm"),
+    ({"multiauth.policy.basic.colour": "blue"}, "multiauth.policy.basic: "),
+    ({"authsuite.cache_url": "memcached://x"}, "authsuite.cache_url"),
+    ({"authsuite.retry_after_seconds": "-1"}, "authsuite.retry_after_seconds"),
+])
+def test_bad_settings_are_configuration_errors_naming_the_key(settings, message, sqlite_url):
+    with pytest.raises((ConfigurationError, ConfigurationExecutionError)) as caught:
+        make_demo({"authsuite.accounts_url": sqlite_url, **settings})
+    assert message in str(caught.value)
+
+
+def test_no_deprecation_warning_from_our_code(sqlite_url):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app = make_demo({"authsuite.accounts_url": sqlite_url})
+        registry(app).authsuite_accounts.create("alice", PASSWORD)
+        app.get("/whoami", headers=basic("alice", PASSWORD))
+        app.get("/admin", status=401)
+    ours = [w for w in caught if issubclass(w.category, DeprecationWarning) and "pyramid_authsuite" in w.filename]
+    assert ours == []
+    # Pyramid 2's security policy, not the deprecated MultiAuthenticationPolicy.
+    assert type(registry(app).authsuite_security_policy).__name__ == "AuthSuiteSecurityPolicy"
+
+
+def test_included_twice_builds_one_set_of_backends(sqlite_url):
+    app = make_demo({"authsuite.accounts_url": sqlite_url, "pyramid.includes": "pyramid_authsuite"})
+    assert [name for name, _ in registry(app).authsuite_security_policy.get_policies()] == ["basic"]
