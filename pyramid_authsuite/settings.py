@@ -128,6 +128,8 @@ def _bounded(key: str, number, minimum, maximum):
     return number
 
 
+CACHE_SCHEMES = ("memory", "redis", "rediss", "unix")
+
 # The credential-issuing endpoints a later release adds; the setting accepts
 # only the ones this release has, so a typo is caught at start-up.
 KNOWN_ENDPOINTS: tuple[str, ...] = ()
@@ -174,8 +176,10 @@ def parse_settings(settings: Mapping[str, Any]) -> AuthSuiteSettings:
             available = ", ".join(KNOWN_ENDPOINTS) or "none in this release"
             raise SettingError(key("endpoints"), f"unknown endpoint {endpoint!r} (available: {available})")
     cache_url = str(raw("cache_url")).strip()
-    if "://" not in cache_url:
-        raise SettingError(key("cache_url"), f"expected a URL such as memory:// or redis://host:6379/0, got {cache_url!r}")
+    if cache_url.split("://", 1)[0].lower() not in CACHE_SCHEMES or "://" not in cache_url:
+        raise SettingError(
+            key("cache_url"), f"expected memory://, redis://, rediss:// or unix:// URL, got {cache_url!r}"
+        )
     accounts_url = str(raw("accounts_url")).strip()
     if not accounts_url.split("://", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "postgres"):
         raise SettingError(key("accounts_url"), "expected a sqlite:/// or postgresql:// URL")

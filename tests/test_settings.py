@@ -96,7 +96,8 @@ def test_parse_settings_values():
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("authsuite.cache_url", "localhost", "expected a URL"),
+    ("authsuite.cache_url", "localhost", "expected memory://, redis://"),
+    ("authsuite.cache_url", "memcached://x", "expected memory://, redis://"),
     ("authsuite.accounts_url", "mysql://x", "sqlite:/// or postgresql://"),
     ("authsuite.retry_after_seconds", "soon", "expected a duration"),
     ("authsuite.password_time_cost", "0", "at least 1"),

@@ -1,0 +1,206 @@
+"""The ``authsuite`` console script, against the same ini file the server reads."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import webtest
+from pyramid.paster import get_app
+
+from pyramid_authsuite.scripts import cli
+from tests.apps import basic
+
+PASSWORD = "correct horse battery"
+
+INI = """\
+[app:main]
+use = egg:pyramid_authsuite#demo
+pyramid.includes = pyramid_authsuite
+authsuite.cache_url = memory://
+authsuite.accounts_url = sqlite:///%(here)s/accounts.sqlite
+authsuite.password_time_cost = 1
+authsuite.password_memory_cost = 8
+multiauth.policies = basic
+multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
+"""
+
+
+@pytest.fixture
+def ini(tmp_path):
+    path = tmp_path / "app.ini"
+    path.write_text(INI)
+    return str(path)
+
+
+def run(capsys, *argv, stdin_text=None, monkeypatch=None):
+    if stdin_text is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin_text))
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out.strip(), err.strip()
+
+
+def test_created_user_logs_in_to_the_server_reading_the_same_ini(ini, capsys):
+    code, out, err = run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD,
+                         "--role", "admin", "--role", "ops", "--tenant", "acme", "--email", "a@example.com")
+    assert (code, out, err) == (0, "created user 'alice'", "")
+    app = webtest.TestApp(get_app(ini))
+    body = app.get("/whoami", headers=basic("alice", PASSWORD)).json
+    assert body["userid"] == "alice"
+    assert {"role:admin", "role:ops", "tenant:acme"} <= set(body["principals"])
+    app.get("/admin", headers=basic("alice", PASSWORD), status=200)
+
+
+def test_password_from_stdin(ini, capsys, monkeypatch):
+    code, _, _ = run(capsys, "create-user", "--ini", ini, "-u", "bob", "--password-stdin",
+                     stdin_text=PASSWORD + "\n", monkeypatch=monkeypatch)
+    assert code == 0
+    app = webtest.TestApp(get_app(ini))
+    app.get("/whoami", headers=basic("bob", PASSWORD), status=200)
+
+
+def test_set_password_disable_enable_delete(ini, capsys):
+    run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
+    app = webtest.TestApp(get_app(ini))
+    assert run(capsys, "set-password", "--ini", ini, "-u", "alice", "-p", "another password")[0] == 0
+    app.get("/whoami", headers=basic("alice", PASSWORD), status=401)
+    app.get("/whoami", headers=basic("alice", "another password"), status=200)
+    assert run(capsys, "disable-user", "--ini", ini, "-u", "alice")[1] == "disabled user 'alice'"
+    app.get("/whoami", headers=basic("alice", "another password"), status=401)
+    assert run(capsys, "enable-user", "--ini", ini, "-u", "alice")[0] == 0
+    app.get("/whoami", headers=basic("alice", "another password"), status=200)
+    assert run(capsys, "delete-user", "--ini", ini, "-u", "alice")[0] == 0
+    app.get("/whoami", headers=basic("alice", "another password"), status=401)
+
+
+def test_list_users_text_and_json(ini, capsys):
+    assert run(capsys, "list-users", "--ini", ini)[1] == "no users"
+    run(capsys, "create-user", "--ini", ini, "-u", "bob", "-p", PASSWORD)
+    run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD, "--role", "admin")
+    run(capsys, "disable-user", "--ini", ini, "-u", "bob")
+    code, out, _ = run(capsys, "list-users", "--ini", ini)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("alice\troles=admin") and lines[1].endswith("(disabled)")
+    listed = json.loads(run(capsys, "list-users", "--ini", ini, "--json")[1])
+    assert [(user["userid"], user["roles"], user["disabled"]) for user in listed] == [
+        ("alice", ["admin"], False), ("bob", [], True)]
+    assert PASSWORD not in out and "argon2" not in json.dumps(listed)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["create-user", "-u", "a:b", "-p", PASSWORD], "invalid user name 'a:b'"),
+    (["create-user", "-u", "", "-p", PASSWORD], "invalid user name ''"),
+    (["create-user", "-u", "x" * 65, "-p", PASSWORD], "invalid user name"),
+    (["create-user", "-u", "carol", "-p", "short"], "a password has 8 to 1024 characters"),
+    (["set-password", "-u", "nobody", "-p", PASSWORD], "no user 'nobody'"),
+    (["disable-user", "-u", "nobody"], "no user 'nobody'"),
+    (["enable-user", "-u", "nobody"], "no user 'nobody'"),
+    (["delete-user", "-u", "nobody"], "no user 'nobody'"),
+])
+def test_failures_are_one_line_and_exit_1(ini, capsys, argv, message):
+    code, out, err = run(capsys, argv[0], "--ini", ini, *argv[1:])
+    assert code == 1
+    assert out == ""
+    assert err == f"authsuite: error: {message}" or err.startswith(f"authsuite: error: {message}")
+    assert "\n" not in err
+
+
+def test_duplicate_user(ini, capsys):
+    run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
+    assert run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)[1:] == (
+        "", "authsuite: error: user 'alice' already exists")
+
+
+def test_missing_ini_and_bad_settings(tmp_path, capsys):
+    code, _, err = run(capsys, "list-users", "--ini", str(tmp_path / "nope.ini"))
+    assert code == 1 and err == f"authsuite: error: ini file not found: {tmp_path / 'nope.ini'}"
+    bad = tmp_path / "bad.ini"
+    bad.write_text(INI.replace("memory://", "gopher://x"))
+    code, _, err = run(capsys, "list-users", "--ini", str(bad))
+    assert code == 1 and "authsuite.cache_url" in err and "\n" not in err
+
+
+def test_no_password_without_terminal(ini, capsys, monkeypatch):
+    code, _, err = run(capsys, "create-user", "--ini", ini, "-u", "carol", stdin_text="", monkeypatch=monkeypatch)
+    assert code == 1 and "no password" in err
+
+
+def test_usage_errors_exit_2(ini, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["create-user", "--ini", ini])  # no -u
+    assert caught.value.code == 2
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["create-user", "--ini", ini, "-u", "x", "-p", PASSWORD, "--password-stdin"])
+    assert caught.value.code == 2
+
+
+def _authsuite_executable() -> str:
+    executable = shutil.which("authsuite", path=os.path.dirname(sys.executable))
+    if executable is None:
+        pytest.skip("the authsuite console script is not installed next to this Python (pip install -e .)")
+    return executable
+
+
+def test_console_script_prompts_twice_on_a_terminal(ini):
+    executable = _authsuite_executable()
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a real terminal on stdin, as a person would have
+        os.execv(executable, [executable, "create-user", "--ini", ini, "-u", "dave"])
+    output = b""
+    for answer in (PASSWORD, PASSWORD):
+        output += _read_until(master, b": ")
+        os.write(master, answer.encode() + b"\n")
+    output += _read_until(master, b"created user")
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"Password (again): " in output
+    assert PASSWORD.encode() not in output  # never echoed
+    app = webtest.TestApp(get_app(ini))
+    app.get("/whoami", headers=basic("dave", PASSWORD), status=200)
+
+
+def test_console_script_mismatched_prompts(ini):
+    executable = _authsuite_executable()
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execv(executable, [executable, "create-user", "--ini", ini, "-u", "erin"])
+    for answer in (PASSWORD, PASSWORD + "!"):
+        _read_until(master, b": ")
+        os.write(master, answer.encode() + b"\n")
+    output = _read_until(master, b"differ")
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert b"authsuite: error: the two passwords differ" in output
+
+
+def test_console_script_runs_as_a_process(ini):
+    executable = _authsuite_executable()
+    result = subprocess.run([executable, "create-user", "--ini", ini, "-u", "frank", "--password-stdin"],
+                            input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout.strip()) == (0, "created user 'frank'")
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never saw {marker!r}; got {data!r}")
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
