@@ -69,6 +69,55 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
+ACCOUNT_TABLES = ("authsuite_account_keys", "authsuite_accounts", "authsuite_schema")
+
+
+def drop_account_tables(url: str) -> None:
+    """Drop the account store's tables (in the schema the URL's search_path names)."""
+    import sqlalchemy
+
+    from pyramid_authsuite.accounts.sql import normalize_database_url
+
+    engine = sqlalchemy.create_engine(normalize_database_url(url))
+    with engine.begin() as connection:
+        for table in ACCOUNT_TABLES:
+            connection.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres_schema_url(postgres_url):
+    """``postgres_url`` with a private schema first on the search path.
+
+    Test modules (and developers running the suite at the same time) each get
+    their own schema, so one dropping its tables never pulls them from under
+    another. The schema is dropped at the end of the module.
+    """
+    import uuid
+
+    import sqlalchemy
+
+    from pyramid_authsuite.accounts.sql import normalize_database_url
+
+    schema = f"authsuite_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(normalize_database_url(postgres_url))
+    with admin.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_url else "?"
+    yield f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def clean_postgres_url(postgres_schema_url):
+    """A private-schema URL whose account tables are dropped before and after the test."""
+    drop_account_tables(postgres_schema_url)
+    yield postgres_schema_url
+    drop_account_tables(postgres_schema_url)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -5,7 +5,6 @@ import base64
 import json
 
 import pytest
-import sqlalchemy
 
 from tests.apps import basic, make_demo, registry
 
@@ -18,20 +17,8 @@ def backend_settings(request, tmp_path):
         return {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{tmp_path}/accounts.sqlite"}
     request.getfixturevalue("redis_client")  # flushes the test DB before and after
     redis_url = request.getfixturevalue("redis_url")
-    postgres_url = request.getfixturevalue("postgres_url")
-    _drop_tables(postgres_url)
-    request.addfinalizer(lambda: _drop_tables(postgres_url))
+    postgres_url = request.getfixturevalue("clean_postgres_url")
     return {"authsuite.cache_url": redis_url, "authsuite.accounts_url": postgres_url}
-
-
-def _drop_tables(url: str) -> None:
-    from pyramid_authsuite.accounts.sql import normalize_database_url
-
-    engine = sqlalchemy.create_engine(normalize_database_url(url))
-    with engine.begin() as connection:
-        for table in ("authsuite_account_keys", "authsuite_accounts", "authsuite_schema"):
-            connection.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
-    engine.dispose()
 
 
 @pytest.fixture

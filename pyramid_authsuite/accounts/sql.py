@@ -1,0 +1,605 @@
+"""The account store on SQLAlchemy Core: SQLite and PostgreSQL.
+
+One implementation serves both databases; the differences (connection pool,
+timeouts, foreign keys, datetime storage) are settled when the engine is made.
+Tables are created on first use and carry a schema version, so a later release
+can migrate them and an older release refuses a database it does not understand.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from math import ceil
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from pyramid_authsuite.accounts import (
+    KEY_KINDS,
+    USERID_PATTERN,
+    Account,
+    AccountExists,
+    AccountKey,
+    AccountNotFound,
+    AccountStore,
+    KeyExists,
+    validate_userid,
+)
+from pyramid_authsuite.accounts.passwords import PasswordHasher
+from pyramid_authsuite.exceptions import AccountStoreUnavailable
+
+__all__ = ["SCHEMA_VERSION", "SQLAccountStore", "SchemaVersionError", "normalize_database_url"]
+
+logger = logging.getLogger(__name__)
+
+#: The schema version this code creates and understands.
+SCHEMA_VERSION = 1
+
+#: Longest key id accepted by :meth:`SQLAccountStore.add_key`.
+MAX_KEY_ID_LENGTH = 255
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+# pg_advisory_xact_lock key serializing schema creation ("auth" "suit" in ASCII).
+_SCHEMA_LOCK_ID = 0x6175746873756974
+
+
+def normalize_database_url(url: str) -> str:
+    """Name the psycopg 3 driver in a bare PostgreSQL URL.
+
+    ``postgresql://`` and ``postgres://`` (the Heroku/libpq spelling) become
+    ``postgresql+psycopg://``, because SQLAlchemy would otherwise pick psycopg2,
+    which this package does not depend on. URLs that already name a driver,
+    SQLite URLs and anything else are returned unchanged.
+    """
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme.lower() in _POSTGRES_SCHEMES:
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+class SchemaVersionError(AccountStoreUnavailable):
+    """The database holds a schema version this code does not know.
+
+    A subclass of :class:`AccountStoreUnavailable` so that requests fail closed
+    (503) while an operator sorts out which release the database belongs to.
+    """
+
+
+class _UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC ``datetime`` on every backend.
+
+    PostgreSQL stores ``timestamptz`` but returns it in the session time zone;
+    SQLite stores no offset at all. Values are written as UTC and always come
+    back as aware UTC datetimes.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            # SQLite's text format would silently drop the offset; store UTC wall time.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _define_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    schema = sa.Table(
+        "authsuite_schema",
+        metadata,
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    )
+    accounts = sa.Table(
+        "authsuite_accounts",
+        metadata,
+        sa.Column("userid", sa.String(64), primary_key=True),
+        sa.Column("password_hash", sa.Text, nullable=True),
+        # JSON list of role names, in the order given.
+        sa.Column("roles", sa.Text, nullable=False),
+        sa.Column("tenant", sa.Text, nullable=True),
+        sa.Column("email", sa.Text, nullable=True),
+        sa.Column("display_name", sa.Text, nullable=True),
+        sa.Column("disabled", sa.Boolean, nullable=False),
+        sa.Column("created_at", _UTCDateTime(), nullable=False),
+        sa.Column("updated_at", _UTCDateTime(), nullable=False),
+    )
+    keys = sa.Table(
+        "authsuite_account_keys",
+        metadata,
+        sa.Column("key_id", sa.String(MAX_KEY_ID_LENGTH), primary_key=True),
+        sa.Column(
+            "userid",
+            sa.String(64),
+            sa.ForeignKey("authsuite_accounts.userid", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("material", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", _UTCDateTime(), nullable=False),
+    )
+    return schema, accounts, keys
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _is_userid(userid: object) -> bool:
+    # Anything that could not have been created cannot exist; answering that
+    # without a query also keeps NUL bytes and megabyte strings away from the driver.
+    return isinstance(userid, str) and USERID_PATTERN.fullmatch(userid) is not None
+
+
+def _is_key_id(key_id: object) -> bool:
+    return isinstance(key_id, str) and 0 < len(key_id) <= MAX_KEY_ID_LENGTH and "\x00" not in key_id
+
+
+def _check_text(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None")
+    if "\x00" in value:
+        # PostgreSQL rejects NUL in text; refuse it on every backend alike.
+        raise ValueError(f"{name} must not contain NUL characters")
+    return value
+
+
+def _normalize_roles(roles: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(roles, (str, bytes)):
+        # tuple("admin") would be five one-letter roles.
+        raise TypeError("roles must be a sequence of strings, not a single string")
+    result = tuple(dict.fromkeys(roles))  # drops duplicates, keeps the order given
+    for role in result:
+        _check_text("role", role)
+        if not role:
+            raise ValueError("a role must not be empty")
+    return result
+
+
+class SQLAccountStore(AccountStore):
+    """:class:`AccountStore` on SQLAlchemy Core.
+
+    Constructor arguments:
+
+    ``url``
+        A SQLAlchemy database URL: ``sqlite:///path/file.sqlite``, ``sqlite://``
+        (in memory, one database shared by every thread of this store), or
+        ``postgresql://user@host/db`` (psycopg 3 is used, see
+        :func:`normalize_database_url`).
+    ``hasher``
+        The :class:`PasswordHasher`; defaults to one with the OWASP parameters.
+    ``connect_timeout_seconds``
+        PostgreSQL: libpq ``connect_timeout`` (whole seconds, rounded up) and
+        the wait for a pooled connection, so an unreachable server fails fast.
+        SQLite files: how long to wait for another connection's write lock.
+
+    Nothing is connected at construction; the tables are created (and the
+    schema version checked) on first use. The hasher is kept as ``hasher``.
+    An in-memory database has a single connection, so its calls run one at a
+    time; it is meant for development and tests.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        hasher: PasswordHasher | None = None,
+        *,
+        connect_timeout_seconds: float = 5,
+    ):
+        if (
+            isinstance(connect_timeout_seconds, bool)
+            or not isinstance(connect_timeout_seconds, (int, float))
+            or not connect_timeout_seconds > 0
+        ):
+            raise ValueError("connect_timeout_seconds must be a positive number")
+        self.hasher = hasher if hasher is not None else PasswordHasher()
+        self._url = make_url(normalize_database_url(url))
+        self._engine = self._make_engine(self._url, connect_timeout_seconds)
+        # A memory database lives in one shared DBAPI connection with one
+        # transaction state: a rollback in one thread would undo another
+        # thread's uncommitted insert. All access to it is serialized.
+        self._serialize = threading.RLock() if self._is_memory_sqlite(self._url) else contextlib.nullcontext()
+        self._metadata = sa.MetaData()
+        self._schema, self._accounts, self._keys = _define_tables(self._metadata)
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+
+    # -- engine and plumbing ------------------------------------------------
+
+    @staticmethod
+    def _is_memory_sqlite(url) -> bool:
+        return url.get_backend_name() == "sqlite" and (
+            not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
+        )
+
+    @classmethod
+    def _make_engine(cls, url, timeout: float) -> Engine:
+        # Parameters never go into exception messages or logs: they include
+        # password hashes.
+        options: dict = {"hide_parameters": True}
+        connect_args: dict = {}
+        backend = url.get_backend_name()
+        if backend == "sqlite":
+            connect_args["check_same_thread"] = False
+            if cls._is_memory_sqlite(url):
+                options["poolclass"] = StaticPool
+            elif "timeout" not in url.query:
+                connect_args["timeout"] = float(timeout)
+        elif backend == "postgresql":
+            if "connect_timeout" not in url.query:
+                connect_args["connect_timeout"] = max(1, ceil(timeout))
+            options["pool_timeout"] = timeout
+            # A server restart leaves dead connections in the pool; test them on checkout
+            # instead of failing the next request.
+            options["pool_pre_ping"] = True
+        engine = sa.create_engine(url, connect_args=connect_args, **options)
+        if backend == "sqlite":
+            # SQLite enforces foreign keys (and ON DELETE CASCADE) only when asked, per connection.
+            event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        return engine
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for tests and maintenance scripts)."""
+        return self._engine
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self._url.render_as_string(hide_password=True)!r})"
+
+    def _unavailable(self, error: BaseException) -> AccountStoreUnavailable:
+        # Built from the driver's own message (host, port, "connection refused"),
+        # never from the SQLAlchemy wrapper, whose text may show the statement.
+        original = getattr(error, "orig", None) or error
+        lines = str(original).strip().splitlines()
+        detail = lines[0][:200] if lines else ""
+        password = self._url.password
+        if password:
+            detail = detail.replace(str(password), "***")
+        name = type(original).__name__
+        where = self._url.get_backend_name()
+        return AccountStoreUnavailable(
+            f"account store unavailable ({where}): {name}: {detail}" if detail
+            else f"account store unavailable ({where}): {name}"
+        )
+
+    @contextlib.contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        dbapi = self._engine.dialect.loaded_dbapi
+        try:
+            yield
+        except (
+            sa_exc.OperationalError,
+            sa_exc.InterfaceError,
+            sa_exc.DisconnectionError,
+            sa_exc.TimeoutError,  # no pooled connection came free in time
+            dbapi.OperationalError,
+            dbapi.InterfaceError,
+        ) as error:
+            # "from None": the chained SQLAlchemy error would put the statement
+            # into any logged traceback.
+            raise self._unavailable(error) from None
+        except sa_exc.DBAPIError as error:
+            if error.connection_invalidated:
+                raise self._unavailable(error) from None
+            raise
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success; errors translated."""
+        self._ensure_schema()
+        with self._translate_errors(), self._serialize, self._engine.begin() as connection:
+            yield connection
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._schema_lock:  # threads of this process: one creates, the others wait
+            if not self._schema_ready:
+                self._create_schema()
+                self._schema_ready = True
+
+    def _create_schema(self) -> None:
+        with self._translate_errors(), self._serialize, self._engine.begin() as connection:
+            # Other processes (or other stores on the same database) may be doing
+            # the same right now. Take a database-wide lock first, so that exactly
+            # one creates the tables and writes the version and the others find them.
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_ID)))
+            elif connection.dialect.name == "sqlite":
+                # The driver has not begun a transaction yet (it does so only
+                # before DML); an IMMEDIATE one takes the write lock now.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            self._metadata.create_all(connection, checkfirst=True)
+            versions = connection.execute(sa.select(self._schema.c.version)).scalars().all()
+            if not versions:
+                connection.execute(sa.insert(self._schema).values(version=SCHEMA_VERSION))
+                return
+            found = max(versions)
+            if found > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"the account store schema is version {found}, newer than version "
+                    f"{SCHEMA_VERSION} which this release of pyramid_authsuite knows; "
+                    f"upgrade pyramid_authsuite or point it at another database"
+                )
+            if found < SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"the account store schema is version {found}, which this release "
+                    f"(version {SCHEMA_VERSION}) cannot migrate"
+                )
+
+    # -- rows to objects ----------------------------------------------------
+
+    @staticmethod
+    def _account(row) -> Account:
+        return Account(
+            userid=row.userid,
+            roles=tuple(json.loads(row.roles)),
+            tenant=row.tenant,
+            email=row.email,
+            display_name=row.display_name,
+            disabled=bool(row.disabled),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @staticmethod
+    def _key(row) -> AccountKey:
+        return AccountKey(
+            key_id=row.key_id,
+            userid=row.userid,
+            kind=row.kind,
+            material=bytes(row.material),
+            created_at=row.created_at,
+        )
+
+    def _account_columns(self) -> list:
+        # Every column but the hash, which never leaves this module by accident.
+        return [column for column in self._accounts.c if column.name != "password_hash"]
+
+    # -- accounts -----------------------------------------------------------
+
+    def create(
+        self,
+        userid: str,
+        password: str | None,
+        *,
+        roles: tuple[str, ...] | list[str] = (),
+        tenant: str | None = None,
+        email: str | None = None,
+        display_name: str | None = None,
+    ) -> Account:
+        validate_userid(userid)
+        roles = _normalize_roles(roles)
+        values = {
+            "userid": userid,
+            "tenant": _check_text("tenant", tenant),
+            "email": _check_text("email", email),
+            "display_name": _check_text("display_name", display_name),
+        }
+        # Hash before opening the transaction: argon2 is slow and holds no lock.
+        password_hash = None if password is None else self.hasher.hash(password)
+        now = _now()
+        try:
+            with self._transaction() as connection:
+                connection.execute(
+                    sa.insert(self._accounts).values(
+                        password_hash=password_hash,
+                        roles=json.dumps(list(roles)),
+                        disabled=False,
+                        created_at=now,
+                        updated_at=now,
+                        **values,
+                    )
+                )
+        except sa_exc.IntegrityError:
+            # The primary key decides, inside the database: of any number of
+            # concurrent creates exactly one commits.
+            raise AccountExists(f"account {userid!r} already exists") from None
+        return Account(roles=roles, disabled=False, created_at=now, updated_at=now, **values)
+
+    def get(self, userid: str) -> Account | None:
+        if not _is_userid(userid):
+            return None
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(*self._account_columns()).where(self._accounts.c.userid == userid)
+            ).one_or_none()
+        return None if row is None else self._account(row)
+
+    def _change(self, userid: str, changes: dict) -> Account:
+        """Apply ``changes`` to one account and bump ``updated_at``; return the result."""
+        if not _is_userid(userid):
+            raise AccountNotFound(userid)
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(*self._account_columns())
+                .where(self._accounts.c.userid == userid)
+                .with_for_update()
+            ).one_or_none()
+            if row is None:
+                raise AccountNotFound(userid)
+            # Strictly later than the last update even if the clock stepped back.
+            updated_at = max(_now(), row.updated_at + timedelta(microseconds=1))
+            connection.execute(
+                sa.update(self._accounts)
+                .where(self._accounts.c.userid == userid)
+                .values(updated_at=updated_at, **changes)
+            )
+        merged = {**row._asdict(), **changes, "updated_at": updated_at}
+        merged.pop("password_hash", None)
+        return self._account(SimpleNamespace(**merged))
+
+    def update(
+        self,
+        userid: str,
+        *,
+        roles: tuple[str, ...] | list[str] | None = None,
+        tenant: str | None = None,
+        email: str | None = None,
+        display_name: str | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        changes: dict = {}
+        if roles is not None:
+            changes["roles"] = json.dumps(list(_normalize_roles(roles)))
+        for name, value in (("tenant", tenant), ("email", email), ("display_name", display_name)):
+            if value is not None:
+                changes[name] = _check_text(name, value)
+        if disabled is not None:
+            if not isinstance(disabled, bool):
+                raise TypeError("disabled must be a bool or None")
+            changes["disabled"] = disabled
+        return self._change(userid, changes)
+
+    def set_password(self, userid: str, password: str | None) -> None:
+        if not _is_userid(userid):
+            raise AccountNotFound(userid)
+        password_hash = None if password is None else self.hasher.hash(password)
+        self._change(userid, {"password_hash": password_hash})
+
+    def delete(self, userid: str) -> bool:
+        if not _is_userid(userid):
+            return False
+        with self._transaction() as connection:
+            # Explicit, as well as ON DELETE CASCADE: a SQLite connection opened
+            # by another tool may not enforce foreign keys.
+            connection.execute(sa.delete(self._keys).where(self._keys.c.userid == userid))
+            result = connection.execute(sa.delete(self._accounts).where(self._accounts.c.userid == userid))
+        return result.rowcount > 0
+
+    def list(self) -> list[Account]:
+        with self._transaction() as connection:
+            rows = connection.execute(sa.select(*self._account_columns())).all()
+        # Sorted here, by code point: ORDER BY would follow the database
+        # collation, which differs between SQLite and PostgreSQL locales.
+        return sorted((self._account(row) for row in rows), key=lambda account: account.userid)
+
+    def authenticate(self, userid: str, password: str) -> Account | None:
+        row = None
+        if _is_userid(userid):
+            with self._transaction() as connection:
+                row = connection.execute(
+                    sa.select(*self._account_columns(), self._accounts.c.password_hash).where(
+                        self._accounts.c.userid == userid
+                    )
+                ).one_or_none()
+        if row is None or row.password_hash is None:
+            self.hasher.verify_dummy(password)
+            return None
+        if not self.hasher.verify(row.password_hash, password):
+            return None
+        # Checked after verifying, so a disabled account answers as slowly as any other.
+        if row.disabled:
+            return None
+        if self.hasher.needs_rehash(row.password_hash):
+            self._rehash(userid, row.password_hash, password)
+        return self._account(row)
+
+    def _rehash(self, userid: str, old_hash: str, password: str) -> None:
+        new_hash = self.hasher.hash(password)
+        try:
+            with self._transaction() as connection:
+                # Only if the hash is still the one we verified: a concurrent
+                # set_password must not be overwritten with the old password.
+                connection.execute(
+                    sa.update(self._accounts)
+                    .where(self._accounts.c.userid == userid)
+                    .where(self._accounts.c.password_hash == old_hash)
+                    .values(password_hash=new_hash)
+                )
+        except AccountStoreUnavailable as error:
+            # The login itself succeeded; the rehash is retried at the next one.
+            logger.warning("could not store rehashed password for %r: %s", userid, error)
+
+    # -- keys ---------------------------------------------------------------
+
+    def add_key(self, userid: str, key_id: str, kind: str, material: bytes) -> AccountKey:
+        if kind not in KEY_KINDS:
+            raise ValueError(f"key kind must be one of {', '.join(KEY_KINDS)}, got {kind!r}")
+        if not _is_key_id(key_id):
+            raise ValueError(f"a key id is 1 to {MAX_KEY_ID_LENGTH} characters, without NUL")
+        if not isinstance(material, (bytes, bytearray, memoryview)):
+            raise TypeError("key material must be bytes")
+        material = bytes(material)
+        if not material:
+            raise ValueError("key material must not be empty")
+        if not _is_userid(userid):
+            raise AccountNotFound(userid)
+        now = _now()
+        try:
+            with self._transaction() as connection:
+                exists = connection.execute(
+                    sa.select(self._accounts.c.userid).where(self._accounts.c.userid == userid)
+                ).one_or_none()
+                if exists is None:
+                    raise AccountNotFound(userid)
+                connection.execute(
+                    sa.insert(self._keys).values(
+                        key_id=key_id, userid=userid, kind=kind, material=material, created_at=now
+                    )
+                )
+        except sa_exc.IntegrityError:
+            # Either the key id is taken or the account went away after our
+            # check (foreign key). Ask again, outside the failed transaction.
+            if self.get_key(key_id) is not None:
+                raise KeyExists(f"key {key_id!r} already exists") from None
+            raise AccountNotFound(userid) from None
+        return AccountKey(key_id=key_id, userid=userid, kind=kind, material=material, created_at=now)
+
+    def get_key(self, key_id: str) -> AccountKey | None:
+        if not _is_key_id(key_id):
+            return None
+        with self._transaction() as connection:
+            row = connection.execute(sa.select(self._keys).where(self._keys.c.key_id == key_id)).one_or_none()
+        return None if row is None else self._key(row)
+
+    def list_keys(self, userid: str) -> list[AccountKey]:
+        if not _is_userid(userid):
+            return []
+        with self._transaction() as connection:
+            rows = connection.execute(sa.select(self._keys).where(self._keys.c.userid == userid)).all()
+        # By code point, for the same reason as list().
+        return sorted((self._key(row) for row in rows), key=lambda key: key.key_id)
+
+    def remove_key(self, key_id: str) -> bool:
+        if not _is_key_id(key_id):
+            return False
+        with self._transaction() as connection:
+            result = connection.execute(sa.delete(self._keys).where(self._keys.c.key_id == key_id))
+        return result.rowcount > 0
+
+    def close(self) -> None:
+        """Close every pooled connection (an in-memory database is gone afterwards)."""
+        self._engine.dispose()
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
