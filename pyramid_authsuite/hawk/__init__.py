@@ -1,0 +1,1 @@
+"""Hawk HTTP authentication (Hawk 1: request headers, bewits, Server-Authorization)."""
