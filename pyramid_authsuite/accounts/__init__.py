@@ -176,5 +176,13 @@ class AccountStore(abc.ABC):
     def remove_key(self, key_id: str) -> bool:
         """Remove a key; ``True`` if it existed."""
 
+    @abc.abstractmethod
+    def get_or_create_secret(self, name: str, length: int = 32) -> bytes:
+        """A random server secret stored under ``name``, created on first use.
+
+        Every process sharing the store gets the same value, even when they
+        race to create it. Used where no secret is configured (development).
+        """
+
     def close(self) -> None:
         """Release connections; the default does nothing."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -105,7 +106,7 @@ class _UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
-def _define_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+def _define_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table]:
     schema = sa.Table(
         "authsuite_schema",
         metadata,
@@ -140,7 +141,16 @@ def _define_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]
         sa.Column("material", sa.LargeBinary, nullable=False),
         sa.Column("created_at", _UTCDateTime(), nullable=False),
     )
-    return schema, accounts, keys
+    # Server secrets generated on first use (development defaults), shared by
+    # every process using this database.
+    secrets = sa.Table(
+        "authsuite_secrets",
+        metadata,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", _UTCDateTime(), nullable=False),
+    )
+    return schema, accounts, keys, secrets
 
 
 def _now() -> datetime:
@@ -224,7 +234,7 @@ class SQLAccountStore(AccountStore):
         # thread's uncommitted insert. All access to it is serialized.
         self._serialize = threading.RLock() if self._is_memory_sqlite(self._url) else contextlib.nullcontext()
         self._metadata = sa.MetaData()
-        self._schema, self._accounts, self._keys = _define_tables(self._metadata)
+        self._schema, self._accounts, self._keys, self._secrets = _define_tables(self._metadata)
         self._schema_lock = threading.Lock()
         self._schema_ready = False
 
@@ -591,6 +601,24 @@ class SQLAccountStore(AccountStore):
         with self._transaction() as connection:
             result = connection.execute(sa.delete(self._keys).where(self._keys.c.key_id == key_id))
         return result.rowcount > 0
+
+    # -- server secrets -------------------------------------------------------
+
+    def get_or_create_secret(self, name: str, length: int = 32) -> bytes:
+        select = sa.select(self._secrets.c.value).where(self._secrets.c.name == name)
+        with self._transaction() as connection:
+            found = connection.execute(select).scalar_one_or_none()
+        if found is not None:
+            return bytes(found)
+        try:
+            with self._transaction() as connection:
+                connection.execute(
+                    sa.insert(self._secrets).values(name=name, value=os.urandom(length), created_at=_now())
+                )
+        except sa_exc.IntegrityError:
+            pass  # another process created it first: everyone uses that one
+        with self._transaction() as connection:
+            return bytes(connection.execute(select).scalar_one())
 
     def close(self) -> None:
         """Close every pooled connection (an in-memory database is gone afterwards)."""

@@ -574,3 +574,18 @@ class AccountStoreContractTests:
         outcomes = run_at_once(len(stores), lambda i: stores[i].list())
         assert outcomes == [[]] * len(stores)
         assert raw(store, "SELECT version FROM authsuite_schema") == [(SCHEMA_VERSION,)]
+
+    # -- server secrets -----------------------------------------------------
+
+    def test_secret_is_created_once_and_kept(self, store, store_factory):
+        first = store.get_or_create_secret("server")
+        assert isinstance(first, bytes) and len(first) == 32
+        assert store.get_or_create_secret("server") == first
+        assert store_factory().get_or_create_secret("server") == first  # another store, same database
+        other = store.get_or_create_secret("other", length=48)
+        assert len(other) == 48 and other != first
+
+    def test_concurrent_secret_creation_agrees(self, store, store_factory):
+        stores = [store_factory() for _ in range(6)]
+        results = run_at_once(len(stores), lambda i: stores[i].get_or_create_secret("raced"))
+        assert len(results) == len(stores) and len(set(results)) == 1 and all(isinstance(r, bytes) for r in results)
