@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import json
+import math
 from typing import Any
 
 from pyramid_authsuite.exceptions import CacheUnavailable
@@ -34,7 +35,13 @@ _JSON_TAG = b"j"
 
 
 def encode_value(value: Any) -> bytes:
-    """Serialize a cache value: raw bytes kept as they are, anything else as JSON."""
+    """Serialize a cache value: raw bytes kept as they are, anything else as JSON.
+
+    ``None`` is refused: ``get`` answers ``None`` for a missing key, so a
+    stored ``None`` could not be told apart from an absent one.
+    """
+    if value is None:
+        raise TypeError("None cannot be stored in the cache (it reads as a missing key)")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _BYTES_TAG + bytes(value)
     return _JSON_TAG + json.dumps(value, separators=(",", ":")).encode("utf-8")
@@ -53,9 +60,13 @@ def decode_value(stored: bytes | None) -> Any:
 
 
 def check_ttl(ttl: float) -> float:
-    """Reject TTLs that would make an entry immortal or already dead."""
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    """Reject TTLs that would make an entry immortal or already dead.
+
+    Infinity is refused too: an immortal nonce or session is a bug, and Redis
+    cannot store one.
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 or not math.isfinite(ttl):
+        raise ValueError(f"ttl must be a positive, finite number of seconds, got {ttl!r}")
     return ttl
 
 
@@ -109,6 +120,25 @@ class Cache(abc.ABC):
         A missing key starts at 0 and gets ``ttl``; later increments keep the
         TTL it got then (a fixed window, for rate limits).
         """
+
+    # Sets of strings, for indexes (an account's Hawk sessions). A key holding
+    # a set is only ever used with these three operations.
+
+    @abc.abstractmethod
+    def add_member(self, key: str, member: str, ttl: float) -> None:
+        """Add ``member`` to the set at ``key`` (created if absent).
+
+        The set's TTL becomes ``ttl`` if that is longer than what it has left,
+        so an index lives at least as long as the newest thing it indexes.
+        """
+
+    @abc.abstractmethod
+    def members(self, key: str) -> set[str]:
+        """The members of the set at ``key`` (empty if absent)."""
+
+    @abc.abstractmethod
+    def remove_member(self, key: str, member: str) -> bool:
+        """Remove ``member`` from the set; ``True`` if it was there."""
 
     def close(self) -> None:
         """Release connections; the default does nothing."""
