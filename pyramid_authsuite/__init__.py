@@ -22,12 +22,14 @@ from pyramid_authsuite.accounts import AccountStore
 from pyramid_authsuite.basic.policy import BasicAuthenticationPolicy
 from pyramid_authsuite.cache import Cache, cache_from_url
 from pyramid_authsuite.exceptions import BackendUnavailable, SettingError
+from pyramid_authsuite.hawk.policy import HawkAuthenticationPolicy
 from pyramid_authsuite.identity import Identity
 from pyramid_authsuite.security import AuthSuiteSecurityPolicy, challenge_view, problem
 from pyramid_authsuite.settings import AuthSuiteSettings, parse_settings
 
 __all__ = [
     "BasicAuthenticationPolicy",
+    "HawkAuthenticationPolicy",
     "AuthSuiteSecurityPolicy",
     "Identity",
     "includeme",
@@ -103,6 +105,33 @@ def includeme(config: Any) -> None:
     _configure_multiauth(config)
     config.add_forbidden_view(challenge_view)
     config.add_exception_view(backend_unavailable_view, context=BackendUnavailable)
+    config.add_tween("pyramid_authsuite.hawk.policy.server_authorization_tween_factory")
+    _configure_endpoints(config, parsed)
+
+
+def _configure_endpoints(config: Any, parsed: AuthSuiteSettings) -> None:
+    """Register the credential endpoints ``authsuite.endpoints`` lists."""
+    if not parsed.endpoints:
+        return
+    from cornice.pyramidhook import register_service_views
+
+    if not hasattr(config.registry, "cornice_services"):
+        config.registry.cornice_services = {}
+    if "hawk_sessions" in parsed.endpoints:
+        from pyramid_authsuite.hawk.views import make_service
+
+        register_service_views(config, make_service(parsed.cors_origins))
+
+    def check_policies() -> None:
+        # After the policies exist: an endpoint without its scheme is a typo
+        # that would otherwise surface as a 500 at the first request.
+        security_policy = config.registry.authsuite_security_policy
+        if "hawk_sessions" in parsed.endpoints and security_policy.get_policy(HawkAuthenticationPolicy) is None:
+            raise ConfigurationError(
+                "authsuite.endpoints: hawk_sessions needs a pyramid_authsuite.HawkAuthenticationPolicy in multiauth.policies"
+            )
+
+    config.action(None, check_policies, order=PHASE2_CONFIG + 1)
 
 
 def _configure_multiauth(config: Any) -> None:

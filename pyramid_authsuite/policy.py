@@ -49,7 +49,11 @@ class Refusal:
         Seconds, for 429 and 503.
     ``challenge_params``
         Extra ``name="value"`` pairs for this scheme's ``WWW-Authenticate``
-        (RFC 6750's ``error="invalid_token"``, Hawk's ``ts``/``tsm``).
+        (RFC 6750's ``error="invalid_token"``).
+    ``challenge``
+        A whole ``WWW-Authenticate`` value replacing the scheme's usual one,
+        for schemes whose clients parse it strictly (Hawk's clock-sync
+        challenge).
     """
 
     code: str
@@ -57,6 +61,7 @@ class Refusal:
     status: int = 401
     retry_after: int | None = None
     challenge_params: tuple[tuple[str, str], ...] = ()
+    challenge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class AuthSuitePolicy:
         params = [("realm", self.realm)]
         refusal = self.verdict(request).refusal if self._memo_key in request.environ else None
         if refusal is not None:
+            if refusal.challenge is not None:
+                return refusal.challenge
             params.extend(refusal.challenge_params)
         return self.auth_scheme + " " + ", ".join(f'{name}="{value}"' for name, value in params)
 

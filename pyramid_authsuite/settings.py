@@ -132,7 +132,10 @@ CACHE_SCHEMES = ("memory", "redis", "rediss", "unix")
 
 # The credential-issuing endpoints a later release adds; the setting accepts
 # only the ones this release has, so a typo is caught at start-up.
-KNOWN_ENDPOINTS: tuple[str, ...] = ()
+KNOWN_ENDPOINTS: tuple[str, ...] = ("hawk_sessions",)
+# Schemes a caller may use to obtain new credentials (a Hawk session, later a token).
+LOGIN_SCHEMES: tuple[str, ...] = ("basic", "hawk")
+MIN_SECRET_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,10 @@ class AuthSuiteSettings:
     retry_after_seconds: int = 5
     trusted_proxies: int = 0
     endpoints: tuple[str, ...] = ()
+    login_schemes: tuple[str, ...] = ("basic", "hawk")
+    cors_origins: tuple[str, ...] = ()
+    # None: a random secret is generated into the account store on first use.
+    secret: bytes | None = None
 
 
 def parse_settings(settings: Mapping[str, Any]) -> AuthSuiteSettings:
@@ -175,6 +182,15 @@ def parse_settings(settings: Mapping[str, Any]) -> AuthSuiteSettings:
         if endpoint not in KNOWN_ENDPOINTS:
             available = ", ".join(KNOWN_ENDPOINTS) or "none in this release"
             raise SettingError(key("endpoints"), f"unknown endpoint {endpoint!r} (available: {available})")
+    login_schemes = tuple(as_list(key("login_schemes"), raw("login_schemes")))
+    for scheme in login_schemes:
+        if scheme not in LOGIN_SCHEMES:
+            raise SettingError(key("login_schemes"), f"unknown scheme {scheme!r} (available: {', '.join(LOGIN_SCHEMES)})")
+    secret = None
+    if settings.get(key("secret")):
+        secret = as_secret(key("secret"), settings[key("secret")])
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingError(key("secret"), f"must be at least {MIN_SECRET_LENGTH} bytes")
     cache_url = str(raw("cache_url")).strip()
     if cache_url.split("://", 1)[0].lower() not in CACHE_SCHEMES or "://" not in cache_url:
         raise SettingError(
@@ -198,4 +214,7 @@ def parse_settings(settings: Mapping[str, Any]) -> AuthSuiteSettings:
         retry_after_seconds=as_duration(key("retry_after_seconds"), raw("retry_after_seconds"), minimum=1),
         trusted_proxies=as_int(key("trusted_proxies"), raw("trusted_proxies"), minimum=0, maximum=10),
         endpoints=endpoints,
+        login_schemes=login_schemes,
+        cors_origins=tuple(as_list(key("cors_origins"), settings.get(key("cors_origins")))),
+        secret=secret,
     )

@@ -102,6 +102,9 @@ def test_parse_settings_values():
     ("authsuite.retry_after_seconds", "soon", "expected a duration"),
     ("authsuite.password_time_cost", "0", "at least 1"),
     ("authsuite.endpoints", "tokens", "unknown endpoint 'tokens'"),
+    ("authsuite.login_schemes", "basic digest", "unknown scheme 'digest'"),
+    ("authsuite.secret", "too-short", "at least 32 bytes"),
+    ("authsuite.secret", "env:AUTHSUITE_SURELY_UNSET_VARIABLE", "is not set"),
     ("authsuite.cache_urll", "memory://", "unknown setting"),
 ])
 def test_parse_settings_errors_name_the_key(key, value, message):
@@ -109,3 +112,18 @@ def test_parse_settings_errors_name_the_key(key, value, message):
         parse_settings({key: value})
     assert caught.value.key == key
     assert message in str(caught.value)
+
+
+def test_secret_endpoints_login_schemes_cors(monkeypatch):
+    monkeypatch.setenv("AUTHSUITE_TEST_SECRET", "x" * 40)
+    parsed = parse_settings({
+        "authsuite.secret": "env:AUTHSUITE_TEST_SECRET",
+        "authsuite.endpoints": "hawk_sessions",
+        "authsuite.login_schemes": "basic",
+        "authsuite.cors_origins": "https://app.example.com https://admin.example.com",
+    })
+    assert parsed.secret == b"x" * 40
+    assert parsed.endpoints == ("hawk_sessions",)
+    assert parsed.login_schemes == ("basic",)
+    assert parsed.cors_origins == ("https://app.example.com", "https://admin.example.com")
+    assert parse_settings({}).secret is None

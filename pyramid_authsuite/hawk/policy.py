@@ -1,0 +1,260 @@
+"""``HawkAuthenticationPolicy``: Hawk 1 requests signed with a session's credentials."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pyramid_authsuite.exceptions import SettingError
+from pyramid_authsuite.hawk import protocol
+from pyramid_authsuite.hawk.sessions import HawkSession, sessions_for
+from pyramid_authsuite.identity import Identity
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict
+from pyramid_authsuite.settings import as_bool, as_duration, as_list
+
+logger = logging.getLogger(__name__)
+
+# What the response-signing tween needs, left in the environ by a verified header.
+SIGNING_KEY = "authsuite.hawk.signing"
+# The session that authenticated the request (for DELETE /hawk-sessions).
+SESSION_KEY = "authsuite.hawk.session"
+
+_REFRESH_MEMO_LIMIT = 10_000
+
+
+def _refusal(code: str, detail: str, **kwargs: Any) -> Verdict:
+    return Verdict(refusal=Refusal(code=code, detail=detail, **kwargs))
+
+
+def request_target(environ: dict) -> str:
+    """The request target as the client sent it (what Hawk MACs cover).
+
+    Servers that keep it (gunicorn's RAW_URI, REQUEST_URI) are trusted;
+    otherwise it is rebuilt from SCRIPT_NAME, PATH_INFO and QUERY_STRING,
+    which gives the same string for every URL a client would normally send.
+    """
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        return raw
+    from urllib.parse import quote
+
+    path = quote((environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
+    query = environ.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+def host_and_port(environ: dict) -> tuple[str, str]:
+    """Host name and port from the Host header (RFC 9110 7.2), as the client signed them."""
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    if host.startswith("["):  # IPv6 literal
+        name, _, rest = host.partition("]")
+        name += "]"
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, port = host.partition(":")
+    if not port:
+        port = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
+    return name, port
+
+
+class HawkAuthenticationPolicy(AuthSuitePolicy):
+    """Hawk 1 (``Authorization: Hawk ...`` and ``?bewit=``) against sessions in the cache.
+
+    Sessions come from ``POST /hawk-sessions`` (or :meth:`HawkSessions.create`)
+    and are Kinto / requests-hawk compatible:
+    ``requests_hawk.HawkAuth(hawk_session=token)`` signs requests we accept.
+
+    Constructor arguments (``multiauth.policy.<name>.<argument>`` in ini):
+
+    ``realm``
+        Named in the ``WWW-Authenticate: Hawk realm="..."`` challenge. Default ``authsuite``.
+    ``algorithms``
+        MAC algorithms accepted, ``sha256`` (default); ``sha1`` only if listed.
+    ``timestamp_skew_seconds``
+        How far a request's ``ts`` may be from the server's clock. Default 60.
+    ``nonce_ttl_seconds``
+        How long a nonce is remembered; at least twice the skew, so a request
+        cannot be replayed while its timestamp is still acceptable. Default
+        twice the skew.
+    ``session_ttl_seconds``
+        A session's lifetime, sliding: each authenticated request extends it.
+        Default 60 days (``60d``).
+    ``session_refresh_seconds``
+        Each process slides a session's TTL at most this often (one cache
+        write saved on most requests). Default 60.
+    ``verify_payload``
+        Check the body against the header's ``hash`` (and refuse a body
+        without one). Default on.
+    ``sign_responses``
+        Add ``Server-Authorization`` to responses of Hawk-authenticated
+        requests. Default on.
+    """
+
+    scheme = "hawk"
+    auth_scheme = "Hawk"
+
+    def __init__(
+        self,
+        realm: str = "authsuite",
+        algorithms: str | list[str] = "sha256",
+        timestamp_skew_seconds: int | str = 60,
+        nonce_ttl_seconds: int | str | None = None,
+        session_ttl_seconds: int | str = "60d",
+        session_refresh_seconds: int | str = 60,
+        verify_payload: bool | str = True,
+        sign_responses: bool | str = True,
+    ):
+        super().__init__(realm=realm)
+        self.algorithms = frozenset(as_list("algorithms", algorithms))
+        unknown = self.algorithms - set(protocol.ALGORITHMS)
+        if unknown or not self.algorithms:
+            raise SettingError("algorithms", f"choose among {', '.join(sorted(protocol.ALGORITHMS))}")
+        self.timestamp_skew_seconds = as_duration("timestamp_skew_seconds", timestamp_skew_seconds, minimum=1)
+        if nonce_ttl_seconds is None:
+            self.nonce_ttl_seconds = 2 * self.timestamp_skew_seconds
+        else:
+            self.nonce_ttl_seconds = as_duration(
+                "nonce_ttl_seconds", nonce_ttl_seconds, minimum=2 * self.timestamp_skew_seconds
+            )
+        self.session_ttl_seconds = as_duration("session_ttl_seconds", session_ttl_seconds, minimum=60)
+        self.session_refresh_seconds = as_duration("session_refresh_seconds", session_refresh_seconds, minimum=0)
+        self.verify_payload = as_bool("verify_payload", verify_payload)
+        self.sign_responses = as_bool("sign_responses", sign_responses)
+        # Hawk ids this process refreshed recently -> when; bounded.
+        self._refreshed: dict[str, float] = {}
+
+    def verify(self, request: Any) -> Verdict:
+        environ = request.environ
+        header = environ.get("HTTP_AUTHORIZATION")
+        if header is not None and protocol.is_hawk(header):
+            return self._verify_header(request, header)
+        if header is None and "bewit=" in environ.get("QUERY_STRING", ""):
+            return self._verify_bewit(request)
+        return NO_CREDENTIALS
+
+    def _verify_header(self, request: Any, header: str) -> Verdict:
+        environ = request.environ
+        try:
+            auth = protocol.parse_authorization(header)
+        except protocol.HawkParseError as error:
+            return _refusal("malformed_credentials", f"Malformed Hawk header: {error}.")
+        sessions = sessions_for(request.registry)
+        session = sessions.lookup(auth.id)
+        if session is None:
+            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
+        algorithm = "sha256" if len(auth.mac) == 44 else "sha1"
+        if algorithm not in self.algorithms:
+            return _refusal("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
+        method = environ["REQUEST_METHOD"]
+        resource = request_target(environ)
+        host, port = host_and_port(environ)
+        now = time.time()
+        try:
+            protocol.verify_request(
+                auth,
+                key=session.key,
+                algorithm=algorithm,
+                method=method,
+                resource=resource,
+                host=host,
+                port=port,
+                now=now,
+                skew_seconds=self.timestamp_skew_seconds,
+                content_type=environ.get("CONTENT_TYPE"),
+                body=request.body if self.verify_payload else None,
+                verify_payload=self.verify_payload,
+                allowed_algorithms=self.algorithms,
+            )
+        except protocol.HawkStaleTimestamp as stale:
+            challenge = protocol.timestamp_challenge(session.key, algorithm, stale.now, allowed_algorithms=self.algorithms)
+            return _refusal("stale_timestamp", "Stale Hawk timestamp; see ts and tsm in WWW-Authenticate.", challenge=challenge)
+        except protocol.HawkPayloadError:
+            return _refusal("invalid_payload", "The body does not match the Hawk payload hash.")
+        except protocol.HawkError:
+            return _refusal("invalid_credentials", "Invalid Hawk MAC.")
+        # Only now, with the MAC and time verified, is the nonce recorded: an
+        # attacker cannot fill the cache with nonces, nor burn a real one.
+        if not sessions.record_nonce(session, auth.nonce, auth.ts, self.nonce_ttl_seconds):
+            return _refusal("replayed_request", "This Hawk request was already received (replay).")
+        self._slide(sessions, session, now)
+        environ[SESSION_KEY] = session
+        if self.sign_responses:
+            environ[SIGNING_KEY] = (session.key, algorithm, auth, method, resource, host, port, self.algorithms)
+        return Verdict(identity=self._identity(session))
+
+    def _verify_bewit(self, request: Any) -> Verdict:
+        environ = request.environ
+        try:
+            resource, value = protocol.strip_bewit(request_target(environ))
+            if value is None:
+                return NO_CREDENTIALS
+            bewit = protocol.parse_bewit(value)
+        except protocol.HawkParseError as error:
+            return _refusal("malformed_credentials", f"Malformed bewit: {error}.")
+        session = sessions_for(request.registry).lookup(bewit.id)
+        if session is None:
+            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
+        algorithm = "sha256" if len(bewit.mac) == 44 else "sha1"
+        if algorithm not in self.algorithms:
+            return _refusal("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
+        host, port = host_and_port(environ)
+        try:
+            protocol.verify_bewit(
+                bewit,
+                key=session.key,
+                algorithm=algorithm,
+                method=environ["REQUEST_METHOD"],
+                resource=resource,
+                host=host,
+                port=port,
+                now=time.time(),
+                allowed_algorithms=self.algorithms,
+            )
+        except protocol.HawkBewitExpired:
+            return _refusal("expired_bewit", "This signed URL has expired.")
+        except protocol.HawkBewitMethodError:
+            return _refusal("invalid_credentials", "Signed URLs are valid for GET and HEAD only.")
+        except protocol.HawkError:
+            return _refusal("invalid_credentials", "Invalid bewit.")
+        return Verdict(identity=self._identity(session))
+
+    def _identity(self, session: HawkSession) -> Identity:
+        principals = {f"role:{role}" for role in session.roles}
+        if session.tenant:
+            principals.add(f"tenant:{session.tenant}")
+        principals.add("scheme:hawk")
+        return Identity(session.userid, self.scheme, frozenset(principals))
+
+    def _slide(self, sessions: Any, session: HawkSession, now: float) -> None:
+        last = self._refreshed.get(session.ref)
+        if last is not None and now - last < self.session_refresh_seconds:
+            return
+        if len(self._refreshed) >= _REFRESH_MEMO_LIMIT:
+            self._refreshed.clear()
+        self._refreshed[session.ref] = now
+        sessions.refresh(session, self.session_ttl_seconds)
+
+
+def server_authorization_tween_factory(handler: Any, registry: Any):
+    """A tween adding ``Server-Authorization`` to responses of Hawk-authenticated requests."""
+
+    def server_authorization_tween(request: Any):
+        response = handler(request)
+        signing = request.environ.get(SIGNING_KEY)
+        if signing is not None:
+            key, algorithm, auth, method, resource, host, port, allowed = signing
+            response.headers["Server-Authorization"] = protocol.server_authorization(
+                key,
+                algorithm,
+                auth,
+                method=method,
+                resource=resource,
+                host=host,
+                port=port,
+                content_type=response.headers.get("Content-Type"),
+                body=response.body,
+                allowed_algorithms=allowed,
+            )
+        return response
+
+    return server_authorization_tween

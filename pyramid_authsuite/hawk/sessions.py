@@ -1,0 +1,128 @@
+"""Hawk sessions in the cache: creation, lookup, sliding TTL, revocation.
+
+A session is created from a random 32-byte token. As in Kinto and
+requests-hawk, the client derives its Hawk id and key from the token (HKDF,
+:func:`~pyramid_authsuite.hawk.protocol.derive_session_credentials`); the
+server does the same once, at creation, and stores the key.
+
+The cache key of a session is an HMAC of the Hawk id under a key derived
+from the server secret (its *reference*), so a dump of the cache does not
+hold a usable id. Each account has an index (a cache set) of its sessions'
+references, so all of them can be revoked at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid_authsuite.hawk.protocol import derive_session_credentials
+from pyramid_authsuite.secret import derived_key
+
+SESSION_PREFIX = "hawk:session:"
+INDEX_PREFIX = "hawk:sessions-of:"
+NONCE_PREFIX = "hawk:nonce:"
+
+
+@dataclass(frozen=True)
+class HawkSession:
+    """A session as the policy uses it. ``key`` is the Hawk key (ASCII hex, as requests-hawk uses it)."""
+
+    ref: str
+    userid: str
+    key: bytes
+    roles: tuple[str, ...]
+    tenant: str | None
+
+
+class HawkSessions:
+    """Sessions of one application, in its cache.
+
+    ``cache``
+        The application's cache (memory or Redis).
+    ``id_key``
+        The key of the HMAC that turns a Hawk id into its cache reference.
+    """
+
+    def __init__(self, cache: Any, id_key: bytes):
+        self.cache = cache
+        self._id_key = id_key
+
+    def ref(self, hawk_id: str) -> str:
+        """The cache reference of a Hawk id."""
+        return hmac.new(self._id_key, hawk_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def create(self, account: Any, ttl: int) -> str:
+        """Start a session for ``account``; returns the token (64 hex characters) for the client."""
+        token = secrets.token_hex(32)
+        hawk_id, key = derive_session_credentials(token)
+        ref = self.ref(hawk_id)
+        record = {
+            "userid": account.userid,
+            "key": key.decode("ascii"),
+            "roles": list(account.roles),
+            "tenant": account.tenant,
+            "created": int(time.time()),
+        }
+        self.cache.set(SESSION_PREFIX + ref, record, ttl)
+        self.cache.add_member(INDEX_PREFIX + account.userid, ref, ttl)
+        self._prune_index(account.userid)
+        return token
+
+    def lookup(self, hawk_id: str) -> HawkSession | None:
+        """The live session with this Hawk id, or ``None``."""
+        ref = self.ref(hawk_id)
+        record = self.cache.get(SESSION_PREFIX + ref)
+        if not isinstance(record, dict):
+            return None
+        return HawkSession(
+            ref=ref,
+            userid=record["userid"],
+            key=record["key"].encode("ascii"),
+            roles=tuple(record.get("roles") or ()),
+            tenant=record.get("tenant"),
+        )
+
+    def refresh(self, session: HawkSession, ttl: int) -> None:
+        """Slide the session's TTL (and its index's). ``touch`` never recreates a
+        revoked session, so a refresh racing a revocation cannot undo it."""
+        if self.cache.touch(SESSION_PREFIX + session.ref, ttl):
+            self.cache.add_member(INDEX_PREFIX + session.userid, session.ref, ttl)
+
+    def revoke(self, session: HawkSession) -> bool:
+        """End one session; ``True`` if it was live."""
+        self.cache.remove_member(INDEX_PREFIX + session.userid, session.ref)
+        return self.cache.delete(SESSION_PREFIX + session.ref)
+
+    def revoke_all(self, userid: str) -> int:
+        """End every session of an account; returns how many were live."""
+        ended = 0
+        for ref in self.cache.members(INDEX_PREFIX + userid):
+            ended += self.cache.delete(SESSION_PREFIX + ref)
+            self.cache.remove_member(INDEX_PREFIX + userid, ref)
+        return ended
+
+    def _prune_index(self, userid: str) -> None:
+        # Expired sessions leave their reference behind; drop them at each
+        # login so an index stays as small as the account's live sessions.
+        index = INDEX_PREFIX + userid
+        for ref in self.cache.members(index):
+            if self.cache.get(SESSION_PREFIX + ref) is None:
+                self.cache.remove_member(index, ref)
+
+    def record_nonce(self, session: HawkSession, nonce: str, ts: int, ttl: int) -> bool:
+        """Record (id, nonce, ts) once; ``False`` means this request was seen before."""
+        return self.cache.add(f"{NONCE_PREFIX}{session.ref}:{ts}:{nonce}", 1, ttl)
+
+
+def sessions_for(registry: Any) -> HawkSessions:
+    """The application's session store (built once per registry)."""
+    sessions = getattr(registry, "_authsuite_hawk_sessions", None)
+    if sessions is None:
+        sessions = registry._authsuite_hawk_sessions = HawkSessions(
+            registry.authsuite_cache, derived_key(registry, "hawk session ids")
+        )
+    return sessions
