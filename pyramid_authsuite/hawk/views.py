@@ -15,6 +15,7 @@ from typing import Any
 
 from cornice import Service
 from cornice.errors import Errors
+from cornice.pyramidhook import add_nosniff_header, apply_filters
 from pyramid.authorization import Allow, Authenticated
 from pyramid.httpexceptions import HTTPNoContent
 
@@ -28,18 +29,21 @@ TOKEN_HEADER = "Hawk-Session-Token"
 class EndpointContext:
     """Context (and ACL) of the credential endpoints.
 
-    Also gives the request the attributes Cornice's view wrapper reads
-    (``errors``, ``validated``, ``info``), which Cornice's ``includeme``
-    would otherwise add to every request of the application.
+    Also does for these routes what Cornice's ``includeme`` would do for
+    every request of the application: the attributes its view wrapper reads
+    (``errors``, ``validated``, ``info``) and its response callbacks (CORS
+    headers, ``nosniff``).
     """
 
     __acl__ = [(Allow, Authenticated, "authsuite:credentials")]
 
     def __init__(self, request: Any):
-        if not hasattr(request, "errors"):
+        if not hasattr(request, "errors"):  # Cornice's own subscriber did not run
             request.errors = Errors()
             request.validated = {}
             request.info = {}
+            request.add_response_callback(apply_filters)
+            request.add_response_callback(add_nosniff_header)
 
 
 def hawk_policy(registry: Any) -> HawkAuthenticationPolicy:
