@@ -11,6 +11,8 @@ import argparse
 import getpass
 import json
 import sys
+import time
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 from pyramid_authsuite.accounts import (
@@ -45,16 +47,37 @@ def load_ini_settings(ini: str) -> dict[str, Any]:
         raise CommandError(f"cannot read {ini}: {error.__class__.__name__}: {error}") from None
 
 
-def open_store(ini: str) -> AccountStore:
-    """The account store the server configured by ``ini`` uses."""
+def open_backends(ini: str) -> SimpleNamespace:
+    """What the server configured by ``ini`` has on its registry: settings, cache, account store."""
     from pyramid.exceptions import ConfigurationError
 
-    from pyramid_authsuite import load_settings, make_account_store
+    from pyramid_authsuite import load_settings, make_account_store, make_cache
 
     try:
-        return make_account_store(load_settings(load_ini_settings(ini)))
+        settings = load_settings(load_ini_settings(ini))
+        return SimpleNamespace(
+            authsuite_settings=settings, authsuite_cache=make_cache(settings), authsuite_accounts=make_account_store(settings)
+        )
     except ConfigurationError as error:
         raise CommandError(f"bad configuration in {ini}: {error}") from None
+
+
+def open_store(ini: str) -> AccountStore:
+    """The account store the server configured by ``ini`` uses."""
+    return open_backends(ini).authsuite_accounts
+
+
+def end_sessions(backends: SimpleNamespace, userid: str) -> str:
+    """End an account's Hawk sessions; a sentence saying what happened."""
+    from pyramid_authsuite.hawk.sessions import sessions_for
+
+    if backends.authsuite_settings.cache_url.lower().startswith("memory://"):
+        return (
+            "note: authsuite.cache_url is memory://, so sessions live inside each server process and this "
+            "command cannot reach them; they end when the server restarts (use redis:// to end them at once)"
+        )
+    ended = sessions_for(backends).revoke_all(userid)
+    return f"ended {ended} Hawk session{'s' if ended != 1 else ''}"
 
 
 def read_password(args: argparse.Namespace, stdin: Any = None) -> str:
@@ -98,21 +121,66 @@ def cmd_create_user(args: argparse.Namespace) -> str:
 def cmd_set_password(args: argparse.Namespace) -> str:
     userid = _userid(args)
     password = read_password(args)
-    _require(open_store(args.ini).set_password, userid, password)
-    return f"password changed for {userid!r}"
+    backends = open_backends(args.ini)
+    _require(backends.authsuite_accounts.set_password, userid, password)
+    # A new password ends the sessions the old one opened.
+    return f"password changed for {userid!r}; {end_sessions(backends, userid)}"
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> str:
     userid = _userid(args)
-    _require(open_store(args.ini).update, userid, disabled=disabled)
-    return f"{'disabled' if disabled else 'enabled'} user {userid!r}"
+    backends = open_backends(args.ini)
+    _require(backends.authsuite_accounts.update, userid, disabled=disabled)
+    if not disabled:
+        return f"enabled user {userid!r}"
+    return f"disabled user {userid!r}; {end_sessions(backends, userid)}"
 
 
 def cmd_delete_user(args: argparse.Namespace) -> str:
     userid = _userid(args)
-    if not open_store(args.ini).delete(userid):
+    backends = open_backends(args.ini)
+    if not backends.authsuite_accounts.delete(userid):
         raise CommandError(f"no user {userid!r}")
-    return f"deleted user {userid!r}"
+    return f"deleted user {userid!r}; {end_sessions(backends, userid)}"
+
+
+def cmd_revoke_sessions(args: argparse.Namespace) -> str:
+    userid = _userid(args)
+    return end_sessions(open_backends(args.ini), userid)
+
+
+def cmd_bewit(args: argparse.Namespace) -> str:
+    """A signed URL for ``--url``, valid ``--ttl`` seconds, on a session of its own."""
+    from urllib.parse import urlsplit
+
+    from pyramid_authsuite.hawk.protocol import derive_session_credentials, make_bewit
+    from pyramid_authsuite.hawk.sessions import sessions_for
+
+    userid = _userid(args)
+    backends = open_backends(args.ini)
+    if backends.authsuite_settings.cache_url.lower().startswith("memory://"):
+        raise CommandError("bewits need a shared cache: with memory:// the session would live only in this command")
+    if not 1 <= args.ttl <= 30 * 86400:
+        raise CommandError("--ttl is 1 second to 30 days")
+    url = urlsplit(args.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise CommandError(f"not an http(s) URL: {args.url}")
+    if "bewit=" in url.query:
+        raise CommandError("the URL already has a bewit")
+    account = backends.authsuite_accounts.get(userid)
+    if account is None or account.disabled:
+        raise CommandError(f"no enabled user {userid!r}")
+    # The bewit's session lives as long as the bewit (plus a minute of clock skew).
+    token = sessions_for(backends).create(account, args.ttl + 60)
+    hawk_id, key = derive_session_credentials(token)
+    resource = url.path or "/"
+    if url.query:
+        resource += "?" + url.query
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = url.hostname if ":" not in url.hostname else f"[{url.hostname}]"
+    bewit = make_bewit(hawk_id, key, "sha256", resource=resource, host=host, port=port, expiry=int(time.time()) + args.ttl)
+    separator = "&" if url.query else "?"
+    return f"{args.url}{separator}bewit={bewit}"
 
 
 def cmd_list_users(args: argparse.Namespace) -> str:
@@ -173,9 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email")
     create.add_argument("--display-name")
     password_options(command("set-password", cmd_set_password, "Change an account's password."))
-    command("disable-user", lambda args: _set_disabled(args, True), "Disable an account (it can no longer log in).")
+    command("disable-user", lambda args: _set_disabled(args, True), "Disable an account and end its Hawk sessions.")
     command("enable-user", lambda args: _set_disabled(args, False), "Enable a disabled account.")
-    command("delete-user", cmd_delete_user, "Delete an account and its keys.")
+    command("delete-user", cmd_delete_user, "Delete an account and its keys (and end its Hawk sessions).")
+    command("revoke-sessions", cmd_revoke_sessions, "End every Hawk session of an account.")
+    bewit = command("bewit", cmd_bewit, "Print a signed URL (Hawk bewit) for GET/HEAD, valid --ttl seconds.")
+    bewit.add_argument("--url", required=True, help="the full URL, e.g. https://api.example.com/report?id=3")
+    bewit.add_argument("--ttl", type=int, default=300, help="seconds the URL stays valid (default 300)")
     list_users = command("list-users", cmd_list_users, "List the accounts.", user=False)
     list_users.add_argument("--json", action="store_true", help="print JSON")
     return parser

@@ -72,7 +72,7 @@ def test_set_password_disable_enable_delete(ini, capsys):
     assert run(capsys, "set-password", "--ini", ini, "-u", "alice", "-p", "another password")[0] == 0
     app.get("/whoami", headers=basic("alice", PASSWORD), status=401)
     app.get("/whoami", headers=basic("alice", "another password"), status=200)
-    assert run(capsys, "disable-user", "--ini", ini, "-u", "alice")[1] == "disabled user 'alice'"
+    assert run(capsys, "disable-user", "--ini", ini, "-u", "alice")[1].startswith("disabled user 'alice'; note: ")
     app.get("/whoami", headers=basic("alice", "another password"), status=401)
     assert run(capsys, "enable-user", "--ini", ini, "-u", "alice")[0] == 0
     app.get("/whoami", headers=basic("alice", "another password"), status=200)
@@ -204,3 +204,84 @@ def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
             break
         data += chunk
     return data
+
+
+HAWK_INI = INI.replace("multiauth.policies = basic", "multiauth.policies = hawk basic") + (
+    "authsuite.endpoints = hawk_sessions\n"
+    "multiauth.policy.hawk.use = pyramid_authsuite.HawkAuthenticationPolicy\n"
+)
+
+
+@pytest.fixture
+def redis_ini(tmp_path, redis_client, redis_url):
+    path = tmp_path / "hawk.ini"
+    path.write_text(HAWK_INI.replace("memory://", redis_url))
+    return str(path)
+
+
+def _hawk_login(app) -> dict:
+    import mohawk
+
+    from pyramid_authsuite.hawk.protocol import derive_session_credentials
+
+    token = app.post("/hawk-sessions", headers=basic("alice", PASSWORD), status=201).json["token"]
+    hawk_id, key = derive_session_credentials(token)
+
+    def sign(path):
+        sender = mohawk.Sender({"id": hawk_id, "key": key.decode(), "algorithm": "sha256"},
+                               "http://localhost:80" + path, "GET", content=b"", content_type="")
+        return {"Authorization": sender.request_header}
+
+    return sign
+
+
+@pytest.mark.parametrize("command, message", [
+    (["revoke-sessions"], "ended 2 Hawk sessions"),
+    (["disable-user"], "disabled user 'alice'; ended 2 Hawk sessions"),
+    (["delete-user"], "deleted user 'alice'; ended 2 Hawk sessions"),
+    (["set-password", "-p", "a new password"], "password changed for 'alice'; ended 2 Hawk sessions"),
+])
+def test_account_changes_end_hawk_sessions_on_a_shared_cache(redis_ini, capsys, command, message):
+    run(capsys, "create-user", "--ini", redis_ini, "-u", "alice", "-p", PASSWORD)
+    app = webtest.TestApp(get_app(redis_ini), extra_environ={"HTTP_HOST": "localhost:80"})
+    signers = [_hawk_login(app), _hawk_login(app)]
+    for sign in signers:
+        app.get("/whoami", headers=sign("/whoami"), status=200)
+    code, out, err = run(capsys, command[0], "--ini", redis_ini, "-u", "alice", *command[1:])
+    assert (code, out, err) == (0, message, "")
+    for sign in signers:
+        app.get("/whoami", headers=sign("/whoami"), status=401)
+
+
+def test_memory_cache_note_is_honest(ini, capsys):
+    run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
+    code, out, _ = run(capsys, "revoke-sessions", "--ini", ini, "-u", "alice")
+    assert code == 0 and "cannot reach them" in out
+
+
+def test_bewit_command_mints_a_working_signed_url(redis_ini, capsys):
+    run(capsys, "create-user", "--ini", redis_ini, "-u", "alice", "-p", PASSWORD, "--role", "admin")
+    code, url, err = run(capsys, "bewit", "--ini", redis_ini, "-u", "alice", "--url", "http://localhost/whoami?x=1",
+                         "--ttl", "120")
+    assert code == 0, err
+    assert url.startswith("http://localhost/whoami?x=1&bewit=")
+    app = webtest.TestApp(get_app(redis_ini), extra_environ={"HTTP_HOST": "localhost:80"})
+    assert app.get(url[len("http://localhost"):]).json["userid"] == "alice"
+    app.get(url[len("http://localhost"):].replace("x=1", "x=2"), status=401)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--url", "ftp://x/y"], "not an http(s) URL"),
+    (["--url", "http://localhost/a?bewit=x"], "already has a bewit"),
+    (["--url", "http://localhost/a", "--ttl", "0"], "--ttl is 1 second to 30 days"),
+])
+def test_bewit_command_errors(redis_ini, capsys, argv, message):
+    run(capsys, "create-user", "--ini", redis_ini, "-u", "alice", "-p", PASSWORD)
+    code, _, err = run(capsys, "bewit", "--ini", redis_ini, "-u", "alice", *argv)
+    assert code == 1 and message in err
+
+
+def test_bewit_needs_a_shared_cache(ini, capsys):
+    run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
+    code, _, err = run(capsys, "bewit", "--ini", ini, "-u", "alice", "--url", "http://localhost/whoami")
+    assert code == 1 and "shared cache" in err
