@@ -1,17 +1,19 @@
-"""The README's flow over real processes: ``authsuite create-user``, ``pserve``, HTTP with ``requests``.
+"""The README's flows over real processes: ``authsuite`` CLI, ``pserve``, HTTP with ``requests``.
 
 Runs on Redis + PostgreSQL (the production pair), with the demo app served by
-pserve/waitress on a free 127.0.0.1 port.
+pserve/waitress on free 127.0.0.1 ports.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import requests
+from requests_hawk import HawkAuth
 
 from tests.conftest import free_port
 
@@ -25,49 +27,69 @@ def _script(name: str) -> str:
     return path
 
 
-@pytest.fixture
-def served_demo(tmp_path, redis_client, redis_url, clean_postgres_url):
-    port = free_port()
-    ini = tmp_path / "e2e.ini"
-    ini.write_text(f"""\
+class Servers:
+    """Writes one ini (Redis + PostgreSQL), creates users with the CLI, starts pserve processes."""
+
+    def __init__(self, tmp_path, redis_url: str, postgres_url: str):
+        self.ini = tmp_path / "e2e.ini"
+        self.ini.write_text(f"""\
 [app:main]
 use = egg:pyramid_authsuite#demo
 pyramid.includes = pyramid_authsuite
 authsuite.cache_url = {redis_url}
-authsuite.accounts_url = {clean_postgres_url.replace('%', '%%')}
-multiauth.policies = basic
+authsuite.accounts_url = {postgres_url.replace('%', '%%')}
+authsuite.endpoints = hawk_sessions
+multiauth.policies = hawk basic
+multiauth.policy.hawk.use = pyramid_authsuite.HawkAuthenticationPolicy
 multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
 multiauth.policy.basic.max_failed_attempts = 3
 
 [server:main]
 use = egg:waitress#main
-listen = 127.0.0.1:{port}
+listen = 127.0.0.1:%(http_port)s
 """)
-    created = subprocess.run(
-        [_script("authsuite"), "create-user", "--ini", str(ini), "-u", "alice", "--password-stdin", "--role", "admin"],
-        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
-    server = subprocess.Popen([_script("pserve"), str(ini)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
+        self.processes: list[subprocess.Popen] = []
+
+    def create_user(self, userid: str, *extra: str) -> None:
+        created = subprocess.run(
+            [_script("authsuite"), "create-user", "--ini", str(self.ini), "-u", userid, "--password-stdin", *extra],
+            input=PASSWORD + "\n", capture_output=True, text=True, timeout=60,
+        )
+        assert created.returncode == 0, created.stderr
+
+    def start(self) -> str:
+        port = free_port()
+        server = subprocess.Popen([_script("pserve"), str(self.ini), f"http_port={port}"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.processes.append(server)
+        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             try:
                 requests.get(base + "/", timeout=1)
-                break
+                return base
             except requests.ConnectionError:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise AssertionError("pserve did not start: " + server.stdout.read().decode(errors="replace"))
                 time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+
+    def stop(self) -> None:
+        for server in self.processes:
+            server.terminate()
+        for server in self.processes:
+            server.wait(timeout=10)
 
 
-def test_readme_flow_on_redis_and_postgresql(served_demo):
-    base = served_demo
+@pytest.fixture
+def servers(tmp_path, redis_client, redis_url, clean_postgres_url):
+    servers = Servers(tmp_path, redis_url, clean_postgres_url)
+    servers.create_user("alice", "--role", "admin")
+    yield servers
+    servers.stop()
+
+
+def test_basic_flow_on_redis_and_postgresql(servers):
+    base = servers.start()
     whoami = requests.get(base + "/whoami", auth=("alice", PASSWORD), timeout=10)
     assert whoami.status_code == 200
     assert whoami.json()["userid"] == "alice" and "role:admin" in whoami.json()["principals"]
@@ -75,7 +97,7 @@ def test_readme_flow_on_redis_and_postgresql(served_demo):
 
     anonymous = requests.get(base + "/whoami", timeout=10)
     assert anonymous.status_code == 401
-    assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="authsuite", charset="UTF-8"'
+    assert 'Basic realm="authsuite", charset="UTF-8"' in anonymous.headers["WWW-Authenticate"]
     assert anonymous.headers["Content-Type"] == "application/problem+json"
     assert anonymous.json()["status"] == 401
 
@@ -87,3 +109,55 @@ def test_readme_flow_on_redis_and_postgresql(served_demo):
     locked = requests.get(base + "/whoami", auth=("alice", PASSWORD), timeout=10)
     assert locked.status_code == 429
     assert locked.headers["Retry-After"] == "300"
+
+
+def test_hawk_flow_with_requests_hawk(servers):
+    """The kinto-hawk flow: log in with Basic, then requests-hawk with the session token."""
+    base = servers.start()
+    login = requests.post(base + "/hawk-sessions", auth=("alice", PASSWORD), timeout=10)
+    assert login.status_code == 201
+    token = login.headers["Hawk-Session-Token"]
+
+    session = requests.Session()
+    session.auth = HawkAuth(hawk_session=token, always_hash_content=False)
+    whoami = session.get(base + "/whoami", timeout=10)
+    assert whoami.status_code == 200
+    assert whoami.json()["userid"] == "alice" and whoami.json()["scheme"] == "hawk"
+    assert whoami.headers["Server-Authorization"].startswith('Hawk mac="')
+    assert session.get(base + "/admin", timeout=10).status_code == 200
+
+    # The same signed request sent again is a replay.
+    replay = requests.get(base + "/whoami", headers={"Authorization": whoami.request.headers["Authorization"]}, timeout=10)
+    assert replay.status_code == 401
+    assert replay.json()["type"].endswith(":replayed_request")
+
+    assert session.delete(base + "/hawk-sessions", timeout=10).status_code == 204
+    refused = session.get(base + "/whoami", timeout=10)
+    assert refused.status_code == 401 and refused.json()["type"].endswith(":invalid_credentials")
+
+
+def test_replay_across_two_processes_sharing_redis(servers):
+    """The same header sent at once to two server processes: exactly one 200."""
+    first, second = servers.start(), servers.start()
+    token = requests.post(first + "/hawk-sessions", auth=("alice", PASSWORD), timeout=10).json()["token"]
+    port_first, port_second = first.rsplit(":", 1)[1], second.rsplit(":", 1)[1]
+    for attempt in range(5):
+        # Both processes must see the same Host, so send one signed header to both.
+        prepared = requests.Request("GET", first + f"/whoami?attempt={attempt}").prepare()
+        prepared = HawkAuth(hawk_session=token, always_hash_content=False)(prepared)
+        header = prepared.headers["Authorization"]
+        barrier = threading.Barrier(2)
+        statuses = []
+
+        def send(base):
+            barrier.wait()
+            response = requests.get(base + f"/whoami?attempt={attempt}",
+                                    headers={"Authorization": header, "Host": f"127.0.0.1:{port_first}"}, timeout=10)
+            statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=send, args=(base,)) for base in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200, 401], (attempt, statuses, port_second)
