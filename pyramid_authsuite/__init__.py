@@ -25,7 +25,7 @@ from pyramid_authsuite.exceptions import BackendUnavailable, SettingError
 from pyramid_authsuite.hawk.policy import HawkAuthenticationPolicy
 from pyramid_authsuite.identity import Identity
 from pyramid_authsuite.security import AuthSuiteSecurityPolicy, challenge_view, problem
-from pyramid_authsuite.settings import AuthSuiteSettings, parse_settings
+from pyramid_authsuite.settings import ENDPOINTS, AuthSuiteSettings, parse_settings
 
 __all__ = [
     "BasicAuthenticationPolicy",
@@ -110,26 +110,28 @@ def includeme(config: Any) -> None:
 
 
 def _configure_endpoints(config: Any, parsed: AuthSuiteSettings) -> None:
-    """Register the credential endpoints ``authsuite.endpoints`` lists."""
+    """Register the credential endpoints ``authsuite.endpoints`` lists (see ``settings.ENDPOINTS``)."""
     if not parsed.endpoints:
         return
     from cornice.pyramidhook import register_service_views
 
     if not hasattr(config.registry, "cornice_services"):
         config.registry.cornice_services = {}
-    if "hawk_sessions" in parsed.endpoints:
-        from pyramid_authsuite.hawk.views import make_service
-
-        register_service_views(config, make_service(parsed.cors_origins))
+    required = {}
+    for name in parsed.endpoints:
+        factory_name, policy_name = ENDPOINTS[name]
+        register_service_views(config, config.maybe_dotted(factory_name)(parsed))
+        required[name] = config.maybe_dotted(policy_name)
 
     def check_policies() -> None:
         # After the policies exist: an endpoint without its scheme is a typo
         # that would otherwise surface as a 500 at the first request.
         security_policy = config.registry.authsuite_security_policy
-        if "hawk_sessions" in parsed.endpoints and security_policy.get_policy(HawkAuthenticationPolicy) is None:
-            raise ConfigurationError(
-                "authsuite.endpoints: hawk_sessions needs a pyramid_authsuite.HawkAuthenticationPolicy in multiauth.policies"
-            )
+        for name, policy_class in required.items():
+            if security_policy.get_policy(policy_class) is None:
+                raise ConfigurationError(
+                    f"authsuite.endpoints: {name} needs a pyramid_authsuite.{policy_class.__name__} in multiauth.policies"
+                )
 
     config.action(None, check_policies, order=PHASE2_CONFIG + 1)
 

@@ -132,7 +132,12 @@ CACHE_SCHEMES = ("memory", "redis", "rediss", "unix")
 
 # The credential-issuing endpoints a later release adds; the setting accepts
 # only the ones this release has, so a typo is caught at start-up.
-KNOWN_ENDPOINTS: tuple[str, ...] = ("hawk_sessions",)
+# name -> (Cornice service factory, the policy class it needs), as dotted names
+# so that parsing settings imports no scheme.
+ENDPOINTS: dict[str, tuple[str, str]] = {
+    "hawk_sessions": ("pyramid_authsuite.hawk.views:make_service", "pyramid_authsuite.hawk.policy:HawkAuthenticationPolicy"),
+}
+KNOWN_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
 # Schemes a caller may use to obtain new credentials (a Hawk session, later a token).
 LOGIN_SCHEMES: tuple[str, ...] = ("basic", "hawk")
 MIN_SECRET_LENGTH = 32

@@ -1,12 +1,7 @@
 """``POST /hawk-sessions`` (log in, get a session token) and ``DELETE /hawk-sessions`` (log out).
 
 Enabled by ``authsuite.endpoints = hawk_sessions``. The service is a Cornice
-``Service``; it is registered with Cornice's own ``register_service_views``
-but without ``config.include("cornice")``, whose per-request additions (a
-reified request method, which makes Pyramid build a request class per
-request, and an ``HTTPForbidden`` view that would replace our 401 challenge)
-would cost every request of the application. Applications that include
-Cornice themselves are unaffected.
+``Service`` (see :mod:`pyramid_authsuite.endpoints`).
 """
 from __future__ import annotations
 
@@ -14,36 +9,14 @@ import datetime
 from typing import Any
 
 from cornice import Service
-from cornice.errors import Errors
-from cornice.pyramidhook import add_nosniff_header, apply_filters
-from pyramid.authorization import Allow, Authenticated
 from pyramid.httpexceptions import HTTPNoContent
 
+from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, EndpointContext, cors_options
 from pyramid_authsuite.hawk.policy import SESSION_KEY, HawkAuthenticationPolicy
 from pyramid_authsuite.hawk.sessions import sessions_for
 from pyramid_authsuite.security import problem
 
 TOKEN_HEADER = "Hawk-Session-Token"
-
-
-class EndpointContext:
-    """Context (and ACL) of the credential endpoints.
-
-    Also does for these routes what Cornice's ``includeme`` would do for
-    every request of the application: the attributes its view wrapper reads
-    (``errors``, ``validated``, ``info``) and its response callbacks (CORS
-    headers, ``nosniff``).
-    """
-
-    __acl__ = [(Allow, Authenticated, "authsuite:credentials")]
-
-    def __init__(self, request: Any):
-        if not hasattr(request, "errors"):  # Cornice's own subscriber did not run
-            request.errors = Errors()
-            request.validated = {}
-            request.info = {}
-            request.add_response_callback(apply_filters)
-            request.add_response_callback(add_nosniff_header)
 
 
 def hawk_policy(registry: Any) -> HawkAuthenticationPolicy:
@@ -84,9 +57,9 @@ def delete_session(request: Any):
     return HTTPNoContent()
 
 
-def make_service(cors_origins: tuple[str, ...]) -> Service:
-    """The ``/hawk-sessions`` service, with CORS for the configured origins."""
-    cors = {"cors_origins": cors_origins, "cors_headers": (TOKEN_HEADER, "Server-Authorization")} if cors_origins else {}
+def make_service(settings: Any) -> Service:
+    """The ``/hawk-sessions`` service, with CORS for ``authsuite.cors_origins``."""
+    cors = cors_options(settings, (TOKEN_HEADER, "Server-Authorization"))
     service = Service(
         name="authsuite_hawk_sessions",
         path="/hawk-sessions",
@@ -94,6 +67,6 @@ def make_service(cors_origins: tuple[str, ...]) -> Service:
         description="Hawk session tokens (Kinto / requests-hawk compatible)",
         **cors,
     )
-    service.add_view("POST", create_session, permission="authsuite:credentials", renderer="json")
-    service.add_view("DELETE", delete_session, permission="authsuite:credentials", renderer="json")
+    service.add_view("POST", create_session, permission=CREDENTIALS_PERMISSION, renderer="json")
+    service.add_view("DELETE", delete_session, permission=CREDENTIALS_PERMISSION, renderer="json")
     return service

@@ -217,39 +217,69 @@ def _require(method: Callable[..., Any], userid: str, *args: Any, **kwargs: Any)
         raise CommandError(f"no user {userid!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="authsuite", description="pyramid_authsuite account and key chores.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+class CommandAdder:
+    """Adds subcommands to the ``authsuite`` parser; scheme modules receive one in ``register``.
 
-    def command(name: str, handler: Callable[[argparse.Namespace], str], help_text: str, user: bool = True):
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--ini", required=True, help="the server's ini file (path or path#section)")
+    ``add(name, handler, help_text, ini=True, user=True)`` returns the
+    subparser for more options. A handler takes the parsed arguments and
+    returns what to print, or raises :class:`CommandError`.
+    """
+
+    def __init__(self, subparsers: Any):
+        self._subparsers = subparsers
+
+    def add(
+        self,
+        name: str,
+        handler: Callable[[argparse.Namespace], str],
+        help_text: str,
+        *,
+        ini: bool = True,
+        user: bool = True,
+    ) -> argparse.ArgumentParser:
+        sub = self._subparsers.add_parser(name, help=help_text, description=help_text)
+        if ini:
+            sub.add_argument("--ini", required=True, help="the server's ini file (path or path#section)")
         if user:
             sub.add_argument("-u", "--username", required=True, help="the userid")
         sub.set_defaults(handler=handler)
         return sub
 
-    def password_options(sub: argparse.ArgumentParser) -> None:
-        group = sub.add_mutually_exclusive_group()
-        group.add_argument("-p", "--password", help="the password (visible in the process list: prefer the others)")
-        group.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
 
-    create = command("create-user", cmd_create_user, "Create an account.")
+# Modules that add their scheme's commands: each has ``register(commands: CommandAdder)``.
+SCHEME_COMMAND_MODULES = ("pyramid_authsuite.scripts.keys",)
+
+
+def password_options(sub: argparse.ArgumentParser) -> None:
+    group = sub.add_mutually_exclusive_group()
+    group.add_argument("-p", "--password", help="the password (visible in the process list: prefer the others)")
+    group.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="authsuite", description="pyramid_authsuite account and key chores.")
+    commands = CommandAdder(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+
+    create = commands.add("create-user", cmd_create_user, "Create an account.")
     password_options(create)
     create.add_argument("--role", action="append", default=[], help="a role (repeatable); grants role:<R>")
     create.add_argument("--tenant", help="the tenant; grants tenant:<T>")
     create.add_argument("--email")
     create.add_argument("--display-name")
-    password_options(command("set-password", cmd_set_password, "Change an account's password."))
-    command("disable-user", lambda args: _set_disabled(args, True), "Disable an account and end its Hawk sessions.")
-    command("enable-user", lambda args: _set_disabled(args, False), "Enable a disabled account.")
-    command("delete-user", cmd_delete_user, "Delete an account and its keys (and end its Hawk sessions).")
-    command("revoke-sessions", cmd_revoke_sessions, "End every Hawk session of an account.")
-    bewit = command("bewit", cmd_bewit, "Print a signed URL (Hawk bewit) for GET/HEAD, valid --ttl seconds.")
+    password_options(commands.add("set-password", cmd_set_password, "Change an account's password."))
+    commands.add("disable-user", lambda args: _set_disabled(args, True), "Disable an account and end its Hawk sessions.")
+    commands.add("enable-user", lambda args: _set_disabled(args, False), "Enable a disabled account.")
+    commands.add("delete-user", cmd_delete_user, "Delete an account and its keys (and end its Hawk sessions).")
+    commands.add("revoke-sessions", cmd_revoke_sessions, "End every Hawk session of an account.")
+    bewit = commands.add("bewit", cmd_bewit, "Print a signed URL (Hawk bewit) for GET/HEAD, valid --ttl seconds.")
     bewit.add_argument("--url", required=True, help="the full URL, e.g. https://api.example.com/report?id=3")
     bewit.add_argument("--ttl", type=int, default=300, help="seconds the URL stays valid (default 300)")
-    list_users = command("list-users", cmd_list_users, "List the accounts.", user=False)
+    list_users = commands.add("list-users", cmd_list_users, "List the accounts.", user=False)
     list_users.add_argument("--json", action="store_true", help="print JSON")
+    for module_name in SCHEME_COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
     return parser
 
 

@@ -285,3 +285,33 @@ def test_bewit_needs_a_shared_cache(ini, capsys):
     run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
     code, _, err = run(capsys, "bewit", "--ini", ini, "-u", "alice", "--url", "http://localhost/whoami")
     assert code == 1 and "shared cache" in err
+
+
+def test_gen_secret(capsys):
+    code, out, _ = run(capsys, "gen-secret")
+    assert code == 0 and len(out) == 64 and int(out, 16) >= 0
+    assert run(capsys, "gen-secret")[1] != out
+    assert len(run(capsys, "gen-secret", "--bytes", "48")[1]) == 96
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa", "ec"])
+def test_gen_keypair_writes_usable_pem_files(tmp_path, capsys, kind):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    key_type = {"ed25519": ed25519.Ed25519PrivateKey, "rsa": rsa.RSAPrivateKey, "ec": ec.EllipticCurvePrivateKey}[kind]
+    code, out, _ = run(capsys, "gen-keypair", "--kind", kind, "--out", str(tmp_path / "keys"))
+    assert code == 0
+    private_path = tmp_path / "keys" / f"authsuite-{kind}.pem"
+    public_path = tmp_path / "keys" / f"authsuite-{kind}.pub.pem"
+    assert str(private_path) in out and str(public_path) in out
+    assert (private_path.stat().st_mode & 0o777) == 0o600
+    private = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    assert isinstance(private, key_type)
+    public = serialization.load_pem_public_key(public_path.read_bytes())
+    assert public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == \
+        private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if kind == "rsa":
+        assert private.key_size >= 2048
+    code, _, err = run(capsys, "gen-keypair", "--kind", kind, "--out", str(tmp_path / "keys"))
+    assert code == 1 and "not overwriting" in err

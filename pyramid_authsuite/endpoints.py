@@ -1,0 +1,48 @@
+"""What every credential endpoint shares: its context (ACL) and its CORS options.
+
+The endpoints are Cornice ``Service`` objects, registered with Cornice's own
+``register_service_views`` but without ``config.include("cornice")``: its
+per-request additions (a reified request method, which makes Pyramid build a
+request class per request, and an ``HTTPForbidden`` view that would replace
+our 401 challenge) would cost every request of the application, not only
+these. Applications that include Cornice themselves are unaffected.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from cornice.errors import Errors
+from cornice.pyramidhook import add_nosniff_header, apply_filters
+from pyramid.authorization import Allow, Authenticated
+
+# The permission every credential endpoint that needs a caller requires.
+CREDENTIALS_PERMISSION = "authsuite:credentials"
+
+
+class EndpointContext:
+    """Context (and ACL) of the credential endpoints.
+
+    Also does for these routes what Cornice's ``includeme`` would do for
+    every request of the application: the attributes its view wrapper reads
+    (``errors``, ``validated``, ``info``) and its response callbacks (CORS
+    headers, ``nosniff``).
+    """
+
+    __acl__ = [(Allow, Authenticated, CREDENTIALS_PERMISSION)]
+
+    def __init__(self, request: Any):
+        if not hasattr(request, "errors"):  # Cornice's own subscriber did not run
+            request.errors = Errors()
+            request.validated = {}
+            request.info = {}
+            request.add_response_callback(apply_filters)
+            request.add_response_callback(add_nosniff_header)
+
+
+def cors_options(settings: Any, exposed_headers: tuple[str, ...]) -> dict[str, Any]:
+    """Cornice CORS arguments for ``authsuite.cors_origins`` (none: no CORS)."""
+    if not settings.cors_origins:
+        return {}
+    return {"cors_origins": settings.cors_origins, "cors_headers": exposed_headers}
+
+

@@ -1,0 +1,66 @@
+"""``authsuite gen-secret`` and ``authsuite gen-keypair``: key material for every scheme."""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+from typing import Any
+
+KEY_KINDS = ("ed25519", "rsa", "ec")
+
+
+def cmd_gen_secret(args: argparse.Namespace) -> str:
+    """A fresh secret: 32 random bytes as 64 hex characters (what ``env:`` / ``file:`` settings read)."""
+    return secrets.token_hex(args.bytes)
+
+
+def generate_private_key(kind: str) -> Any:
+    """A new private key: Ed25519, RSA 3072 bits (RFC 8725 and NIST: at least 2048), or EC P-256."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    if kind == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"unknown key kind {kind!r}")
+
+
+def cmd_gen_keypair(args: argparse.Namespace) -> str:
+    """Write ``<name>.pem`` (private, mode 0600) and ``<name>.pub.pem`` (public) into ``--out``."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pyramid_authsuite.scripts.cli import CommandError
+
+    os.makedirs(args.out, exist_ok=True)
+    name = args.name or f"authsuite-{args.kind}"
+    private_path = os.path.join(args.out, f"{name}.pem")
+    public_path = os.path.join(args.out, f"{name}.pub.pem")
+    for path in (private_path, public_path):
+        if os.path.exists(path):
+            raise CommandError(f"{path} exists; not overwriting a key")
+    key = generate_private_key(args.kind)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    # Created 0600 from the start, so the private key is never readable by others.
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private_pem)
+    with open(public_path, "xb") as handle:
+        handle.write(public_pem)
+    return f"private key: {private_path}\npublic key: {public_path}"
+
+
+def register(commands: Any) -> None:
+    secret = commands.add("gen-secret", cmd_gen_secret, "Print a fresh random secret (hex).", ini=False, user=False)
+    secret.add_argument("--bytes", type=int, default=32, choices=range(32, 129), metavar="N",
+                        help="random bytes (32 to 128, default 32)")
+    pair = commands.add("gen-keypair", cmd_gen_keypair, "Write a new key pair as PEM files.", ini=False, user=False)
+    pair.add_argument("--kind", required=True, choices=KEY_KINDS)
+    pair.add_argument("--out", default=".", help="directory to write into (default: the current one)")
+    pair.add_argument("--name", help="file name stem (default authsuite-<kind>)")
