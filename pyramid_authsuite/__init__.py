@@ -23,6 +23,7 @@ from pyramid_authsuite.basic.policy import BasicAuthenticationPolicy
 from pyramid_authsuite.cache import Cache, cache_from_url
 from pyramid_authsuite.exceptions import BackendUnavailable, SettingError
 from pyramid_authsuite.hawk.policy import HawkAuthenticationPolicy
+from pyramid_authsuite.hmac.policy import HMACAuthenticationPolicy
 from pyramid_authsuite.identity import Identity
 from pyramid_authsuite.security import AuthSuiteSecurityPolicy, challenge_view, problem
 from pyramid_authsuite.settings import ENDPOINTS, AuthSuiteSettings, parse_settings
@@ -30,6 +31,7 @@ from pyramid_authsuite.settings import ENDPOINTS, AuthSuiteSettings, parse_setti
 __all__ = [
     "BasicAuthenticationPolicy",
     "HawkAuthenticationPolicy",
+    "HMACAuthenticationPolicy",
     "AuthSuiteSecurityPolicy",
     "Identity",
     "includeme",
@@ -106,6 +108,7 @@ def includeme(config: Any) -> None:
     config.add_forbidden_view(challenge_view)
     config.add_exception_view(backend_unavailable_view, context=BackendUnavailable)
     config.add_tween("pyramid_authsuite.hawk.policy.server_authorization_tween_factory")
+    config.add_view_deriver("pyramid_authsuite.hmac.views.services_view_deriver", name="authsuite_services")
     _configure_endpoints(config, parsed)
 
 

@@ -2,7 +2,9 @@
 
 - ``GET /``: the configured schemes and endpoints (public);
 - ``GET /whoami``: the caller's identity as JSON (401 when anonymous);
-- ``GET /admin``: only for the ``role:admin`` principal, through an ACL.
+- ``GET /admin``: only for the ``role:admin`` principal, through an ACL;
+- ``GET /internal/ping``: only for the services named in ``demo.internal_services``
+  (default ``billing``), signed with their HMAC service keys.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated, Deny, Everyone
 from pyramid.config import Configurator
+from pyramid.settings import aslist
 
 
 class DemoRoot:
@@ -33,7 +36,7 @@ def index(request: Any) -> dict[str, Any]:
             {"name": name, "scheme": getattr(policy, "scheme", name)} for name, policy in security.get_policies()
         ],
         "endpoints": list(request.registry.authsuite_settings.endpoints),
-        "views": {"/whoami": "any authenticated caller", "/admin": "role:admin"},
+        "views": {"/whoami": "any authenticated caller", "/admin": "role:admin", "/internal/ping": "signed services"},
     }
 
 
@@ -43,6 +46,10 @@ def whoami(request: Any) -> dict[str, Any]:
 
 def admin(request: Any) -> dict[str, Any]:
     return {"userid": request.identity.userid, "message": "Welcome, administrator."}
+
+
+def internal_ping(request: Any) -> dict[str, Any]:
+    return {"pong": True, "service": request.identity.userid}
 
 
 def main(global_config: dict[str, Any], **settings: Any):
@@ -57,4 +64,7 @@ def main(global_config: dict[str, Any], **settings: Any):
             whoami, route_name="whoami", renderer="json", permission="authenticated", request_method=("GET", "HEAD")
         )
         config.add_view(admin, route_name="admin", renderer="json", permission="admin", request_method=("GET", "HEAD"))
+        config.add_route("internal_ping", "/internal/ping")
+        internal_services = tuple(aslist(settings.get("demo.internal_services", "billing")))
+        config.add_view(internal_ping, route_name="internal_ping", renderer="json", services=internal_services)
     return config.make_wsgi_app()

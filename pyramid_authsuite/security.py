@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from pyramid.authorization import Authenticated, Everyone
 from pyramid.httpexceptions import (
+    HTTPBadRequest,
     HTTPException,
     HTTPForbidden,
     HTTPServiceUnavailable,
@@ -45,12 +46,14 @@ _PRINCIPALS_KEY = "authsuite.principals"
 _REFUSALS_KEY = "authsuite.refusals"
 
 _STATUS_CLASSES = {
+    400: HTTPBadRequest,
     401: HTTPUnauthorized,
     403: HTTPForbidden,
     429: HTTPTooManyRequests,
     503: HTTPServiceUnavailable,
 }
 _TITLES = {
+    400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     429: "Too Many Requests",
@@ -96,7 +99,7 @@ def problem(
 
 
 def refusal_problem(refusal: Refusal, headers: Iterable[tuple[str, str]] = ()) -> HTTPException:
-    """The problem response for a 429 or 503 refusal, with ``Retry-After``."""
+    """The problem response for a refusal that is not a 401 challenge (``Retry-After`` for 429 and 503)."""
     extra = list(headers)
     if refusal.retry_after is not None:
         extra.append(("Retry-After", str(refusal.retry_after)))
@@ -139,9 +142,10 @@ class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
             if groups is not None:
                 return replace(identity, principals=identity.principals | frozenset(groups))
         request.environ[_REFUSALS_KEY] = refusals
-        # Fail closed: a refusal that is not about the credentials themselves
-        # stops the request, whatever the view's permission.
-        for status in (503, 429):
+        # Fail closed: an outage, a rate limit, or a policy configured to
+        # refuse with 403/400 (instead of challenging with 401) stops the
+        # request, whatever the view's permission.
+        for status in (503, 429, 403, 400):
             for refusal in refusals:
                 if refusal.status == status:
                     raise refusal_problem(refusal)

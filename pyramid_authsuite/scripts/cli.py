@@ -247,7 +247,7 @@ class CommandAdder:
 
 
 # Modules that add their scheme's commands: each has ``register(commands: CommandAdder)``.
-SCHEME_COMMAND_MODULES = ("pyramid_authsuite.scripts.keys",)
+SCHEME_COMMAND_MODULES = ("pyramid_authsuite.scripts.keys", "pyramid_authsuite.hmac.commands")
 
 
 def password_options(sub: argparse.ArgumentParser) -> None:
