@@ -40,24 +40,72 @@ def run_requests(app: Callable, environs: list[dict], expect_status: str = "200"
             raise RuntimeError(f"benchmark request answered {_start_response.status}, expected {expect_status}")
 
 
+def measure_timings(
+    app: Callable,
+    environs: list[dict] | None = None,
+    *,
+    fresh_environs: Callable[[int], list[dict]] | None = None,
+    number: int = 2000,
+    repeats: int = 7,
+    expect_status: str = "200",
+) -> list[float]:
+    """µs per request of each of ``repeats`` runs of ``number`` requests.
+
+    Either ``environs``, a list cycled through (requests that may be sent
+    again and again), or ``fresh_environs(count)``, called before each run,
+    outside the timed loop, for ``count`` environs that are each sent once:
+    for schemes that refuse a replayed request (Hawk's nonces). What it
+    builds must stay valid for the whole run (Hawk's timestamp skew).
+    """
+    if (environs is None) == (fresh_environs is None):
+        raise TypeError("pass either environs or fresh_environs")
+    warmup = min(200, number)
+    if fresh_environs is None:
+        cycle = (environs * (number // len(environs) + 1))[:number]
+
+        def batch(count: int) -> list[dict]:
+            return cycle[:count]
+
+    else:
+
+        def batch(count: int) -> list[dict]:
+            built = fresh_environs(count)
+            if len(built) < count:
+                raise RuntimeError(f"fresh_environs({count}) built only {len(built)} environs")
+            return built
+
+    run_requests(app, batch(warmup), expect_status)  # warm up caches and code paths
+    timings = []
+    for _ in range(repeats):
+        requests = batch(number)
+        gc.collect()
+        start = time.perf_counter()
+        run_requests(app, requests, expect_status)
+        timings.append((time.perf_counter() - start) / number * 1e6)
+        del requests
+    return timings
+
+
 def measure(
     app: Callable,
-    environs: list[dict],
+    environs: list[dict] | None = None,
     *,
+    fresh_environs: Callable[[int], list[dict]] | None = None,
     number: int = 2000,
     repeats: int = 7,
     expect_status: str = "200",
 ) -> float:
-    """Median µs per request over ``repeats`` runs of ``number`` requests."""
-    cycle = (environs * (number // len(environs) + 1))[:number]
-    run_requests(app, cycle[: min(200, number)], expect_status)  # warm up caches and code paths
-    timings = []
-    for _ in range(repeats):
-        gc.collect()
-        start = time.perf_counter()
-        run_requests(app, cycle, expect_status)
-        timings.append((time.perf_counter() - start) / number * 1e6)
-    return statistics.median(timings)
+    """Median µs per request over ``repeats`` runs of ``number`` requests (see :func:`measure_timings`)."""
+    return statistics.median(
+        measure_timings(
+            app,
+            environs,
+            fresh_environs=fresh_environs,
+            number=number,
+            repeats=repeats,
+            expect_status=expect_status,
+        )
+    )
 
 
 def measure_callable(function: Callable[[], Any], *, number: int = 20, repeats: int = 5) -> float:
