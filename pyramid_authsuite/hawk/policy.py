@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.hawk import protocol
@@ -20,6 +22,9 @@ SIGNING_KEY = "authsuite.hawk.signing"
 SESSION_KEY = "authsuite.hawk.session"
 
 _REFRESH_MEMO_LIMIT = 10_000
+# Characters a path keeps as they are when re-quoted (RFC 3986 pchar + "/").
+_SAFE_PATH_CHARS = "/:@!$&'()*+,;=-._~%"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*")
 
 
 def _refusal(code: str, detail: str, **kwargs: Any) -> Verdict:
@@ -36,11 +41,19 @@ def request_target(environ: dict) -> str:
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw and raw.startswith("/"):
         return raw
-    from urllib.parse import quote
-
-    path = quote((environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    if _PLAIN_PATH.fullmatch(path) is None:  # most paths need no quoting at all
+        path = quote(path.encode("latin-1"), safe=_SAFE_PATH_CHARS)
     query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
+
+
+def _body(request: Any) -> bytes:
+    """The request body, without touching the input stream when there is none."""
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH", "0") in ("", "0") and "HTTP_TRANSFER_ENCODING" not in environ:
+        return b""
+    return request.body
 
 
 def host_and_port(environ: dict) -> tuple[str, str]:
@@ -122,6 +135,8 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         self.sign_responses = as_bool("sign_responses", sign_responses)
         # Hawk ids this process refreshed recently -> when; bounded.
         self._refreshed: dict[str, float] = {}
+        # Identities already built for a session (immutable both); bounded.
+        self._identities: dict[HawkSession, Identity] = {}
 
     def verify(self, request: Any) -> Verdict:
         environ = request.environ
@@ -161,7 +176,7 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
                 now=now,
                 skew_seconds=self.timestamp_skew_seconds,
                 content_type=environ.get("CONTENT_TYPE"),
-                body=request.body if self.verify_payload else None,
+                body=_body(request) if self.verify_payload else None,
                 verify_payload=self.verify_payload,
                 allowed_algorithms=self.algorithms,
             )
@@ -219,11 +234,17 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         return Verdict(identity=self._identity(session))
 
     def _identity(self, session: HawkSession) -> Identity:
-        principals = {f"role:{role}" for role in session.roles}
-        if session.tenant:
-            principals.add(f"tenant:{session.tenant}")
-        principals.add("scheme:hawk")
-        return Identity(session.userid, self.scheme, frozenset(principals))
+        identity = self._identities.get(session)
+        if identity is None:
+            principals = {f"role:{role}" for role in session.roles}
+            if session.tenant:
+                principals.add(f"tenant:{session.tenant}")
+            principals.add("scheme:hawk")
+            identity = Identity(session.userid, self.scheme, frozenset(principals))
+            if len(self._identities) >= _REFRESH_MEMO_LIMIT:
+                self._identities.clear()
+            self._identities[session] = identity
+        return identity
 
     def _slide(self, sessions: Any, session: HawkSession, now: float) -> None:
         last = self._refreshed.get(session.ref)

@@ -12,8 +12,8 @@ references, so all of them can be revoked at once.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,6 +25,11 @@ from pyramid_authsuite.secret import derived_key
 SESSION_PREFIX = "hawk:session:"
 INDEX_PREFIX = "hawk:sessions-of:"
 NONCE_PREFIX = "hawk:nonce:"
+# Decoded sessions kept per process, keyed by the stored record's bytes (so a
+# changed or revoked record is never served from here: the cache is still
+# read on every request). Cleared when full.
+_DECODED_LIMIT = 10_000
+_NONCE_VALUE = b"1"
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,11 @@ class HawkSessions:
     def __init__(self, cache: Any, id_key: bytes):
         self.cache = cache
         self._id_key = id_key
+        self._decoded: dict[bytes, HawkSession] = {}
 
     def ref(self, hawk_id: str) -> str:
         """The cache reference of a Hawk id."""
-        return hmac.new(self._id_key, hawk_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._id_key, hawk_id.encode("utf-8"), "sha256").hex()
 
     def create(self, account: Any, ttl: int) -> str:
         """Start a session for ``account``; returns the token (64 hex characters) for the client."""
@@ -67,7 +73,8 @@ class HawkSessions:
             "tenant": account.tenant,
             "created": int(time.time()),
         }
-        self.cache.set(SESSION_PREFIX + ref, record, ttl)
+        # Stored as raw bytes so a lookup can reuse what it decoded before.
+        self.cache.set(SESSION_PREFIX + ref, json.dumps(record, separators=(",", ":")).encode("utf-8"), ttl)
         self.cache.add_member(INDEX_PREFIX + account.userid, ref, ttl)
         self._prune_index(account.userid)
         return token
@@ -75,16 +82,23 @@ class HawkSessions:
     def lookup(self, hawk_id: str) -> HawkSession | None:
         """The live session with this Hawk id, or ``None``."""
         ref = self.ref(hawk_id)
-        record = self.cache.get(SESSION_PREFIX + ref)
-        if not isinstance(record, dict):
+        stored = self.cache.get(SESSION_PREFIX + ref)
+        if not isinstance(stored, bytes):
             return None
-        return HawkSession(
-            ref=ref,
-            userid=record["userid"],
-            key=record["key"].encode("ascii"),
-            roles=tuple(record.get("roles") or ()),
-            tenant=record.get("tenant"),
-        )
+        session = self._decoded.get(stored)
+        if session is None or session.ref != ref:
+            record = json.loads(stored)
+            session = HawkSession(
+                ref=ref,
+                userid=record["userid"],
+                key=record["key"].encode("ascii"),
+                roles=tuple(record.get("roles") or ()),
+                tenant=record.get("tenant"),
+            )
+            if len(self._decoded) >= _DECODED_LIMIT:
+                self._decoded.clear()
+            self._decoded[stored] = session
+        return session
 
     def refresh(self, session: HawkSession, ttl: int) -> None:
         """Slide the session's TTL (and its index's). ``touch`` never recreates a
@@ -115,7 +129,7 @@ class HawkSessions:
 
     def record_nonce(self, session: HawkSession, nonce: str, ts: int, ttl: int) -> bool:
         """Record (id, nonce, ts) once; ``False`` means this request was seen before."""
-        return self.cache.add(f"{NONCE_PREFIX}{session.ref}:{ts}:{nonce}", 1, ttl)
+        return self.cache.add(f"{NONCE_PREFIX}{session.ref}:{ts}:{nonce}", _NONCE_VALUE, ttl)
 
 
 def sessions_for(registry: Any) -> HawkSessions:

@@ -138,7 +138,7 @@ def test_sessions_are_stored_under_a_keyed_hash(app):
     ref = sessions.ref(hawk_id)
     assert ref != hawk_id and ref != hashlib.sha256(hawk_id.encode()).hexdigest()
     assert cache.get(SESSION_PREFIX + hawk_id) is None
-    assert cache.get(SESSION_PREFIX + ref)["userid"] == "alice"
+    assert json.loads(cache.get(SESSION_PREFIX + ref))["userid"] == "alice"
     assert cache.members(INDEX_PREFIX + "alice") == {ref}
 
 
