@@ -121,6 +121,15 @@ class Cache(abc.ABC):
         TTL it got then (a fixed window, for rate limits).
         """
 
+    @abc.abstractmethod
+    def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
+        """``(get(key), add(add_key, value, ttl))`` in one round trip.
+
+        For schemes that look a credential up and record its nonce in the same
+        request (Hawk): each half is atomic as ``get`` and ``add`` are; the
+        pair costs one network round trip instead of two.
+        """
+
     # Sets of strings, for indexes (an account's Hawk sessions). A key holding
     # a set is only ever used with these three operations.
 

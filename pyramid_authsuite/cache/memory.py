@@ -147,6 +147,18 @@ class MemoryCache(Cache):
             entry = self._live(self.prefix + key, self._clock())
         return None if entry is None else decode_value(entry[1])
 
+    def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
+        ttl = check_ttl(ttl)
+        stored = encode_value(value)
+        full_add_key = self.prefix + add_key
+        with self._lock:
+            now = self._clock()
+            entry = self._live(self.prefix + key, now)
+            added = self._live(full_add_key, now) is None
+            if added:
+                self._store(full_add_key, stored, now + ttl, now)
+        return (None if entry is None else decode_value(entry[1])), added
+
     def set(self, key: str, value: Any, ttl: float) -> None:
         ttl = check_ttl(ttl)
         stored = encode_value(value)

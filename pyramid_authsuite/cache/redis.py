@@ -166,31 +166,55 @@ class RedisCache(Cache):
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    def _command(self, *args: Any) -> Any:
-        """Send one command on this thread's connection and return the raw reply.
-
-        Like the client's own retry policy: a connection error (a connection
-        the server closed, a server restarted) is retried once on a new
-        connection; a timeout is not retried.
-        """
+    def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._client.connection_pool.make_connection()
             self._local.connection = connection
             with self._held_lock:
                 self._held.add(connection)
+        return connection
+
+    def _pipeline(self, *commands: tuple) -> list[Any]:
+        """Send commands in one write on this thread's connection; return their raw replies.
+
+        Like the client's own retry policy: a connection error (a connection
+        the server closed, a server restarted) is retried once on a new
+        connection; a timeout is not retried. Error replies raise.
+        """
+        connection = self._connection()
+        packed = connection.pack_commands(commands)
         try:
-            connection.send_command(*args)
-            return connection.read_response()
+            return self._exchange(connection, packed, len(commands))
         except RedisConnectionError:
             connection.disconnect()
-            connection.send_command(*args)
-            return connection.read_response()
+            return self._exchange(connection, packed, len(commands))
         except BaseException:
-            # A timeout or an interrupted read leaves the connection with a
-            # reply pending: never reuse it.
+            # A timeout or an interrupted read leaves replies pending: never reuse it.
             connection.disconnect()
             raise
+
+    @staticmethod
+    def _exchange(connection: Any, packed: Any, count: int) -> list[Any]:
+        connection.send_packed_command(packed)
+        replies = [connection.read_response(disable_decoding=False) for _ in range(count)]
+        for reply in replies:
+            if isinstance(reply, RedisError):
+                raise reply
+        return replies
+
+    def _command(self, *args: Any) -> Any:
+        """One command on this thread's connection (see :meth:`_pipeline`)."""
+        return self._pipeline(args)[0]
+
+    @_unavailable("get_and_add")
+    def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
+        milliseconds = _ttl_ms(ttl)
+        found, added = self._pipeline(
+            ("GET", self._key(key)),
+            ("SET", self._key(add_key), encode_value(value), "PX", milliseconds, "NX"),
+        )
+        return decode_value(found), added is not None
 
     @_unavailable("add")
     def add(self, key: str, value: Any, ttl: float) -> bool:

@@ -153,17 +153,24 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             auth = protocol.parse_authorization(header)
         except protocol.HawkParseError as error:
             return _refusal("malformed_credentials", f"Malformed Hawk header: {error}.")
-        sessions = sessions_for(request.registry)
-        session = sessions.lookup(auth.id)
-        if session is None:
-            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
         algorithm = "sha256" if len(auth.mac) == 44 else "sha1"
         if algorithm not in self.algorithms:
             return _refusal("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
+        sessions = sessions_for(request.registry)
+        now = time.time()
+        if abs(auth.ts - now) > self.timestamp_skew_seconds:
+            # Checked before any nonce is recorded; the session is needed only
+            # to sign the server time (tsm) so the client can trust it.
+            return self._stale(sessions.lookup(auth.id), algorithm, now)
+        # The session lookup and the nonce record share one cache round trip.
+        session, fresh = sessions.lookup_recording_nonce(auth.id, auth.ts, auth.nonce, self.nonce_ttl_seconds)
+        if session is None:
+            if fresh:
+                sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
+            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
         method = environ["REQUEST_METHOD"]
         resource = request_target(environ)
         host, port = host_and_port(environ)
-        now = time.time()
         try:
             protocol.verify_request(
                 auth,
@@ -180,22 +187,27 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
                 verify_payload=self.verify_payload,
                 allowed_algorithms=self.algorithms,
             )
-        except protocol.HawkStaleTimestamp as stale:
-            challenge = protocol.timestamp_challenge(session.key, algorithm, stale.now, allowed_algorithms=self.algorithms)
-            return _refusal("stale_timestamp", "Stale Hawk timestamp; see ts and tsm in WWW-Authenticate.", challenge=challenge)
-        except protocol.HawkPayloadError:
-            return _refusal("invalid_payload", "The body does not match the Hawk payload hash.")
-        except protocol.HawkError:
+        except protocol.HawkError as error:
+            # A forged request must not keep (or burn) the nonce it named.
+            if fresh:
+                sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
+            if isinstance(error, protocol.HawkPayloadError):
+                return _refusal("invalid_payload", "The body does not match the Hawk payload hash.")
             return _refusal("invalid_credentials", "Invalid Hawk MAC.")
-        # Only now, with the MAC and time verified, is the nonce recorded: an
-        # attacker cannot fill the cache with nonces, nor burn a real one.
-        if not sessions.record_nonce(session, auth.nonce, auth.ts, self.nonce_ttl_seconds):
+        # Reported only for a valid MAC, so a replay tells a forger nothing.
+        if not fresh:
             return _refusal("replayed_request", "This Hawk request was already received (replay).")
         self._slide(sessions, session, now)
         environ[SESSION_KEY] = session
         if self.sign_responses:
             environ[SIGNING_KEY] = (session.key, algorithm, auth, method, resource, host, port, self.algorithms)
         return Verdict(identity=self._identity(session))
+
+    def _stale(self, session: HawkSession | None, algorithm: str, now: float) -> Verdict:
+        if session is None:
+            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
+        challenge = protocol.timestamp_challenge(session.key, algorithm, int(now), allowed_algorithms=self.algorithms)
+        return _refusal("stale_timestamp", "Stale Hawk timestamp; see ts and tsm in WWW-Authenticate.", challenge=challenge)
 
     def _verify_bewit(self, request: Any) -> Verdict:
         environ = request.environ

@@ -56,10 +56,17 @@ class HawkSessions:
         self.cache = cache
         self._id_key = id_key
         self._decoded: dict[bytes, HawkSession] = {}
+        self._refs: dict[str, str] = {}
 
     def ref(self, hawk_id: str) -> str:
-        """The cache reference of a Hawk id."""
-        return hmac.digest(self._id_key, hawk_id.encode("utf-8"), "sha256").hex()
+        """The cache reference of a Hawk id (memoized per process, bounded)."""
+        ref = self._refs.get(hawk_id)
+        if ref is None:
+            ref = hmac.digest(self._id_key, hawk_id.encode("utf-8"), "sha256").hex()
+            if len(self._refs) >= _DECODED_LIMIT:
+                self._refs.clear()
+            self._refs[hawk_id] = ref
+        return ref
 
     def create(self, account: Any, ttl: int) -> str:
         """Start a session for ``account``; returns the token (64 hex characters) for the client."""
@@ -82,7 +89,28 @@ class HawkSessions:
     def lookup(self, hawk_id: str) -> HawkSession | None:
         """The live session with this Hawk id, or ``None``."""
         ref = self.ref(hawk_id)
-        stored = self.cache.get(SESSION_PREFIX + ref)
+        return self._decode(ref, self.cache.get(SESSION_PREFIX + ref))
+
+    def lookup_recording_nonce(self, hawk_id: str, ts: int, nonce: str, ttl: int) -> tuple[HawkSession | None, bool]:
+        """The session, and whether ``(id, ts, nonce)`` was recorded now (``False``: seen before).
+
+        One cache round trip for both. The caller checks the timestamp before
+        and the MAC after, and calls :meth:`forget_nonce` when the MAC does
+        not verify, so that a forged request leaves nothing behind.
+        """
+        ref = self.ref(hawk_id)
+        stored, fresh = self.cache.get_and_add(SESSION_PREFIX + ref, self._nonce_key(ref, ts, nonce), _NONCE_VALUE, ttl)
+        return self._decode(ref, stored), fresh
+
+    def forget_nonce(self, hawk_id: str, ts: int, nonce: str) -> None:
+        """Undo :meth:`lookup_recording_nonce`'s record (for a request that failed verification)."""
+        self.cache.delete(self._nonce_key(self.ref(hawk_id), ts, nonce))
+
+    @staticmethod
+    def _nonce_key(ref: str, ts: int, nonce: str) -> str:
+        return f"{NONCE_PREFIX}{ref}:{ts}:{nonce}"
+
+    def _decode(self, ref: str, stored: Any) -> HawkSession | None:
         if not isinstance(stored, bytes):
             return None
         session = self._decoded.get(stored)
@@ -126,10 +154,6 @@ class HawkSessions:
         for ref in self.cache.members(index):
             if self.cache.get(SESSION_PREFIX + ref) is None:
                 self.cache.remove_member(index, ref)
-
-    def record_nonce(self, session: HawkSession, nonce: str, ts: int, ttl: int) -> bool:
-        """Record (id, nonce, ts) once; ``False`` means this request was seen before."""
-        return self.cache.add(f"{NONCE_PREFIX}{session.ref}:{ts}:{nonce}", _NONCE_VALUE, ttl)
 
 
 def sessions_for(registry: Any) -> HawkSessions:

@@ -404,3 +404,28 @@ class CacheContractTests:
 
         _run_together(add_one)
         assert cache.members("index") == {f"m{number}" for number in range(THREADS)}
+
+    # get_and_add (one round trip)
+
+    def test_get_and_add_reads_one_key_and_adds_another(self, cache):
+        cache.set("session", {"user": "alice"}, self.LONG_TTL)
+        assert cache.get_and_add("session", "nonce", b"1", self.LONG_TTL) == ({"user": "alice"}, True)
+        assert cache.get_and_add("session", "nonce", b"1", self.LONG_TTL) == ({"user": "alice"}, False)
+        assert cache.get_and_add("missing", "nonce-2", b"1", self.LONG_TTL) == (None, True)
+        assert cache.get("nonce") == b"1"
+
+    def test_get_and_add_expires_the_added_key(self, cache, expire):
+        cache.get_and_add("missing", "nonce", b"1", self.SHORT_TTL)
+        assert expire(lambda: cache.add("nonce", b"1", self.LONG_TTL))
+
+    def test_get_and_add_rejects_invalid_ttls(self, cache):
+        for ttl in INVALID_TTLS:
+            with pytest.raises(ValueError):
+                cache.get_and_add("k", "nonce", b"1", ttl)
+        assert cache.get("nonce") is None
+
+    def test_concurrent_get_and_add_has_exactly_one_winner(self, cache):
+        cache.set("session", "s", self.LONG_TTL)
+        results = _run_together(lambda: cache.get_and_add("session", "nonce", b"1", self.LONG_TTL))
+        assert all(found == "s" for found, _ in results)
+        assert sum(added for _, added in results) == 1
