@@ -121,6 +121,17 @@ class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
         ``ACLHelper`` by default.
     """
 
+    def __init__(self, policies: list, callback: Any = None, authz_policy: Any = None):
+        super().__init__(policies, callback, authz_policy)
+        self._principals_of: dict[tuple | None, frozenset[str]] = {}
+        self._all_ours: bool | None = None
+
+    def _only_ours(self) -> bool:
+        # Decided at the first request: the policies list is filled at commit time.
+        if self._all_ours is None:
+            self._all_ours = all(isinstance(policy, AuthSuitePolicy) for policy in self._policies)
+        return self._all_ours
+
     def identity(self, request: Any) -> Identity | None:
         environ = request.environ
         if _IDENTITY_KEY in environ:
@@ -166,12 +177,26 @@ class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
         name = getattr(policy, "_pyramid_multiauth_name", None) or type(policy).__name__
         return Identity(userid=userid, scheme=name, principals=frozenset(extra))
 
-    def effective_principals(self, request: Any) -> set[str]:
+    def effective_principals(self, request: Any) -> set[str] | frozenset[str]:
         environ = request.environ
         cached = environ.get(_PRINCIPALS_KEY)
         if cached is not None:
             return cached
         identity = self.identity(request)
+        if self._only_ours():
+            # Then the principals depend on the identity alone: build each set once.
+            key = None if identity is None else (identity.userid, identity.principals)
+            principals = self._principals_of.get(key)
+            if principals is None:
+                principals = frozenset(
+                    (Everyone,) if identity is None
+                    else (Everyone, Authenticated, identity.userid, *identity.principals)
+                )
+                if len(self._principals_of) >= 10_000:
+                    self._principals_of.clear()
+                self._principals_of[key] = principals
+            environ[_PRINCIPALS_KEY] = principals
+            return principals
         principals = {Everyone}
         # Foreign policies may grant principals without a userid (IP ranges);
         # ours only grant through the identity, already computed above.

@@ -135,8 +135,8 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         self.sign_responses = as_bool("sign_responses", sign_responses)
         # Hawk ids this process refreshed recently -> when; bounded.
         self._refreshed: dict[str, float] = {}
-        # Identities already built for a session (immutable both); bounded.
-        self._identities: dict[HawkSession, Identity] = {}
+        # Verdicts already built for a session (immutable both); bounded.
+        self._verdicts: dict[HawkSession, Verdict] = {}
 
     def verify(self, request: Any) -> Verdict:
         environ = request.environ
@@ -201,7 +201,7 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         environ[SESSION_KEY] = session
         if self.sign_responses:
             environ[SIGNING_KEY] = (session.key, algorithm, auth, method, resource, host, port, self.algorithms)
-        return Verdict(identity=self._identity(session))
+        return self._verdict_for(session)
 
     def _stale(self, session: HawkSession | None, algorithm: str, now: float) -> Verdict:
         if session is None:
@@ -243,20 +243,21 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             return _refusal("invalid_credentials", "Signed URLs are valid for GET and HEAD only.")
         except protocol.HawkError:
             return _refusal("invalid_credentials", "Invalid bewit.")
-        return Verdict(identity=self._identity(session))
+        return self._verdict_for(session)
 
-    def _identity(self, session: HawkSession) -> Identity:
-        identity = self._identities.get(session)
-        if identity is None:
+    def _verdict_for(self, session: HawkSession) -> Verdict:
+        """The (immutable) verdict for a session's requests, built once per session."""
+        verdict = self._verdicts.get(session)
+        if verdict is None:
             principals = {f"role:{role}" for role in session.roles}
             if session.tenant:
                 principals.add(f"tenant:{session.tenant}")
             principals.add("scheme:hawk")
-            identity = Identity(session.userid, self.scheme, frozenset(principals))
-            if len(self._identities) >= _REFRESH_MEMO_LIMIT:
-                self._identities.clear()
-            self._identities[session] = identity
-        return identity
+            verdict = Verdict(identity=Identity(session.userid, self.scheme, frozenset(principals)))
+            if len(self._verdicts) >= _REFRESH_MEMO_LIMIT:
+                self._verdicts.clear()
+            self._verdicts[session] = verdict
+        return verdict
 
     def _slide(self, sessions: Any, session: HawkSession, now: float) -> None:
         last = self._refreshed.get(session.ref)

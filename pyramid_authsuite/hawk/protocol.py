@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -404,13 +405,21 @@ def payload_hash(
     ``None`` counts as an empty body; a ``str`` body is hashed as UTF-8.
     """
     _check_algorithm(algorithm, allowed_algorithms)
-    if body is None:
-        body = b""
-    elif isinstance(body, str):
+    if not body:
+        # Body-less requests and responses are most of the traffic: their
+        # hash depends only on the algorithm and content type.
+        return _empty_payload_hash(algorithm, content_type)
+    if isinstance(body, str):
         body = body.encode("utf-8")
     digest = ALGORITHMS[algorithm].new(_PAYLOAD_PREFIX + _content_type_token(content_type) + _NEWLINE)
     digest.update(body)
     digest.update(_NEWLINE)
+    return binascii.b2a_base64(digest.digest(), newline=False).decode("ascii")
+
+
+@functools.lru_cache(maxsize=256)
+def _empty_payload_hash(algorithm: str, content_type: str | None) -> str:
+    digest = ALGORITHMS[algorithm].new(_PAYLOAD_PREFIX + _content_type_token(content_type) + _NEWLINE + _NEWLINE)
     return binascii.b2a_base64(digest.digest(), newline=False).decode("ascii")
 
 
