@@ -53,6 +53,8 @@ JSON_BODY = b'{"title": "a benchmark record", "tags": ["one", "two", "three"], "
 GOAL_MEMORY_US = 70.0
 GOAL_REDIS_US = 150.0
 GOAL_RATIO = 0.5
+GOAL_HMAC_MEMORY_US = 100.0
+HMAC_SECRET = b"bench-billing-secret-0123456789abcdefghij"
 
 
 class Skip(Exception):
@@ -139,6 +141,23 @@ def hawk_variant(cache_url: str, accounts_url: str, policy_settings: dict[str, s
     return Built(app, fresh_environs=HawkSigner(hawk_id, key, **request), cleanup=cleanup)
 
 
+def hmac_variant(cache_url: str, accounts_url: str, **request: Any) -> Built:
+    """Our HTTP Message Signatures policy; requests signed with an hmac-sha256 service key."""
+    from bench.hmac_signer import ServiceSigner
+
+    app = authsuite_app(
+        {
+            "multiauth.policies": "hmac",
+            "multiauth.policy.hmac.use": "pyramid_authsuite.HMACAuthenticationPolicy",
+            "multiauth.policy.hmac.keys": "billing:hmac-sha256:" + HMAC_SECRET.decode(),
+            "authsuite.cache_url": cache_url,
+            "authsuite.cache_prefix": CACHE_PREFIX,
+            "authsuite.accounts_url": accounts_url,
+        }
+    )
+    return Built(app, fresh_environs=ServiceSigner("billing", HMAC_SECRET, **request))
+
+
 # -- peers ------------------------------------------------------------------------
 
 
@@ -208,6 +227,10 @@ def variants(context: Context) -> list[Variant]:
         Variant("mohawk policy (kinto-hawk way)", mohawk_variant, note="dict credentials and nonces", key="mohawk"),
         Variant("hawk POST JSON (memory cache)", lambda: hawk_variant("memory://", sqlite, **post), note="payload hash checked"),
         Variant("mohawk policy POST JSON", lambda: mohawk_variant(**post), note="payload hash checked"),
+        Variant("hmac (memory cache)", lambda: hmac_variant("memory://", sqlite), key="hmac-memory"),
+        Variant("hmac (Redis cache)", lambda: hmac_variant(REDIS_URL, sqlite), ("redis",), key="hmac-redis"),
+        Variant("hmac POST JSON (memory cache)", lambda: hmac_variant("memory://", sqlite, **post),
+                note="Content-Digest checked"),
     ]
 
 
@@ -263,7 +286,8 @@ def ratio_lines(added: dict[str, float], skipped: dict[str, str]) -> list[str]:
     if "memory-unsigned" in added and added.get("pyramid_hawkauth", 0) > 0:
         ratio = added["memory-unsigned"] / added["pyramid_hawkauth"]
         lines.append(f"hawk (memory, sign_responses off) added / pyramid_hawkauth added = {ratio:.2f}  (like for like: no peer signs responses)")
-    for ours, limit in (("memory", GOAL_MEMORY_US), ("redis", GOAL_REDIS_US)):
+    labels["hmac-memory"] = "hmac (memory)"
+    for ours, limit in (("memory", GOAL_MEMORY_US), ("redis", GOAL_REDIS_US), ("hmac-memory", GOAL_HMAC_MEMORY_US)):
         if ours in added:
             verdict = "met" if added[ours] <= limit else "NOT met"
             lines.append(f"goal: {labels[ours]} adds {added[ours]:.1f} us <= {limit:.0f} us: {verdict}")
