@@ -18,6 +18,7 @@ from requests_hawk import HawkAuth
 from tests.conftest import free_port
 
 PASSWORD = "correct horse battery"
+HMAC_SECRET = b"end-to-end-billing-secret-0123456789abcdef"
 
 
 def _script(name: str) -> str:
@@ -39,8 +40,11 @@ pyramid.includes = pyramid_authsuite
 authsuite.cache_url = {redis_url}
 authsuite.accounts_url = {postgres_url.replace('%', '%%')}
 authsuite.endpoints = hawk_sessions
-multiauth.policies = hawk basic
+multiauth.policies = hawk hmac basic
 multiauth.policy.hawk.use = pyramid_authsuite.HawkAuthenticationPolicy
+multiauth.policy.hmac.use = pyramid_authsuite.HMACAuthenticationPolicy
+multiauth.policy.hmac.keys = billing:hmac-sha256:{HMAC_SECRET.decode()}
+demo.internal_services = billing
 multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
 multiauth.policy.basic.max_failed_attempts = 3
 
@@ -161,3 +165,60 @@ def test_replay_across_two_processes_sharing_redis(servers):
         for thread in threads:
             thread.join()
         assert sorted(statuses) == [200, 401], (attempt, statuses, port_second)
+
+
+def test_service_auth_over_http(servers):
+    from pyramid_authsuite.hmac.client import ServiceAuth
+
+    base = servers.start()
+    auth = ServiceAuth("billing", HMAC_SECRET)
+    ping = requests.get(base + "/internal/ping", auth=auth, timeout=10)
+    assert ping.status_code == 200 and ping.json() == {"pong": True, "service": "service:billing"}
+    wrong = requests.get(base + "/internal/ping", auth=ServiceAuth("billing", b"x" * 40), timeout=10)
+    assert wrong.status_code == 401 and wrong.json()["type"].endswith(":invalid_signature")
+    # The user alice (Basic) is authenticated but is no service.
+    assert requests.get(base + "/internal/ping", auth=("alice", PASSWORD), timeout=10).status_code == 403
+
+
+def test_signed_request_replayed_at_two_processes_sharing_redis(servers):
+    from pyramid_authsuite.hmac.protocol import sign_request
+
+    first, second = servers.start(), servers.start()
+    port = first.rsplit(":", 1)[1]
+    for attempt in range(5):
+        url = first + f"/whoami?attempt={attempt}"
+        headers = sign_request("GET", url, {}, b"", keyid="billing", key=HMAC_SECRET, algorithm="hmac-sha256",
+                               components=["@method", "@authority", "@target-uri"])
+        barrier = threading.Barrier(2)
+        statuses = []
+
+        def send(base):
+            barrier.wait()
+            response = requests.get(base + f"/whoami?attempt={attempt}",
+                                    headers={**headers, "Host": f"127.0.0.1:{port}"}, timeout=10)
+            statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=send, args=(base,)) for base in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200, 401], (attempt, statuses)
+
+
+def test_authsuite_sign_headers_work_with_a_real_request(servers, monkeypatch):
+    import shlex
+
+    base = servers.start()
+    env = {**os.environ, "BILLING_KEY": HMAC_SECRET.decode()}
+    printed = subprocess.run([_script("authsuite"), "sign", "--keyid", "billing", "--key", "env:BILLING_KEY",
+                              "GET", base + "/internal/ping"], capture_output=True, text=True, env=env, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    headers = {}
+    words = shlex.split(printed.stdout)
+    for flag, header in zip(words[::2], words[1::2]):
+        assert flag == "-H"
+        name, value = header.split(": ", 1)
+        headers[name] = value
+    assert set(headers) == {"Signature-Input", "Signature"}
+    assert requests.get(base + "/internal/ping", headers=headers, timeout=10).json()["service"] == "service:billing"
