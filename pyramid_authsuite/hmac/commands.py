@@ -56,7 +56,8 @@ def cmd_sign(args: argparse.Namespace) -> str:
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
-    return "\n".join(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in headers.items())
+    # One line, so that `eval "curl $(authsuite sign ...) URL"` works.
+    return " ".join(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in headers.items())
 
 
 def register(commands: Any) -> None:
