@@ -146,7 +146,11 @@ class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
             identity = self._identity_from(policy, request, refusals)
             if identity is None:
                 continue
-            request.registry.notify(MultiAuthPolicySelected(policy, request, identity.userid))
+            registry = request.registry
+            # Registry.notify() checks has_listeners itself; checking first
+            # also saves building the event nobody would receive.
+            if getattr(registry, "has_listeners", True):
+                registry.notify(MultiAuthPolicySelected(policy, request, identity.userid))
             if self._callback is None:
                 return identity
             groups = self._callback(identity.userid, request)

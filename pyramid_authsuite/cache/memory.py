@@ -148,13 +148,24 @@ class MemoryCache(Cache):
         return None if entry is None else decode_value(entry[1])
 
     def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
+        # get() and add() under one lock, with _live() inlined: a Hawk request's
+        # only cache operation.
         ttl = check_ttl(ttl)
         stored = encode_value(value)
+        full_key = self.prefix + key
         full_add_key = self.prefix + add_key
+        entries = self._entries
         with self._lock:
             now = self._clock()
-            entry = self._live(self.prefix + key, now)
-            added = self._live(full_add_key, now) is None
+            entry = entries.get(full_key)
+            if entry is not None and entry[0] <= now:
+                del entries[full_key]
+                entry = None
+            existing = entries.get(full_add_key)
+            if existing is not None and existing[0] <= now:
+                del entries[full_add_key]
+                existing = None
+            added = existing is None
             if added:
                 self._store(full_add_key, stored, now + ttl, now)
         return (None if entry is None else decode_value(entry[1])), added

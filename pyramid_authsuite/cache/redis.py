@@ -4,6 +4,9 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import socket
+import struct
+import sys
 import threading
 import weakref
 from typing import Any, Callable, ParamSpec, TypeVar
@@ -11,7 +14,8 @@ from typing import Any, Callable, ParamSpec, TypeVar
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import InvalidResponse, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from pyramid_authsuite.cache import Cache, CacheUnavailable, check_ttl, decode_value, encode_value
@@ -91,6 +95,180 @@ def _unavailable(operation: str) -> Callable[[Callable[_P, _T]], Callable[_P, _T
         return wrapper
 
     return decorate
+
+
+# -- The request path's wire protocol ------------------------------------------
+#
+# The single commands and the GET + SET NX pair of the request path are packed
+# and their replies parsed here, on the socket of a connection redis-py opened
+# (and authenticated, selected the DB on, wrapped in TLS): redis-py's packer
+# and reply parser cost about as much as the round trip itself. The replies
+# these commands get are simple strings, errors, integers, bulk strings and
+# nulls, in RESP2 or RESP3; RESP3 push messages (and attributes) that the
+# server may send between replies are read and passed over. Anything else is
+# refused as an invalid reply, never guessed at.
+
+
+def _pack(args: tuple) -> bytes:
+    """One command in RESP (arguments: str as UTF-8, bytes as they are, int in decimal)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode("utf-8")
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+_READ_SIZE = 65536
+# Linux's SO_RCVTIMEO / SO_SNDTIMEO take a struct timeval of two C longs.
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux")
+_NO_SOCKET = object()
+# Aggregate types -> elements per announced count: array '*', push '>',
+# set '~', map '%' and attribute '|' (key-value pairs).
+_AGGREGATES = {42: 1, 62: 1, 126: 1, 37: 2, 124: 2}
+# Scalar types only expected inside push messages and attributes:
+# double ',', boolean '#', big number '('.
+_OTHER_SCALARS = frozenset({44, 35, 40})
+
+
+def _use_kernel_timeouts(sock: Any) -> None:
+    """Move a plain socket's timeout from Python into the kernel.
+
+    With a Python-level timeout, every send and recv is a poll() then the
+    call itself; a blocking socket with SO_RCVTIMEO / SO_SNDTIMEO makes one
+    system call each, and the same timeout still bounds each of them (it then
+    raises BlockingIOError, which :func:`_read_more` and :func:`_exchange` treat
+    as the timeout it is). TLS sockets, other platforms and sockets without a
+    timeout are left as they are.
+    """
+    if not _KERNEL_TIMEOUTS or type(sock) is not socket.socket:
+        return
+    timeout = sock.gettimeout()
+    if timeout is None or timeout <= 0:
+        return
+    seconds = int(timeout)
+    microseconds = int((timeout - seconds) * 1_000_000)
+    if seconds == 0 and microseconds == 0:
+        microseconds = 1  # a zero timeval means "wait forever" to the kernel
+    timeval = struct.pack("@ll", seconds, microseconds)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    sock.settimeout(None)
+
+
+def _read_more(sock: socket.socket, data: bytes) -> bytes:
+    """``data`` plus what the server sends next; errors as redis-py raises them."""
+    try:
+        chunk = sock.recv(_READ_SIZE)
+    except (socket.timeout, BlockingIOError):
+        raise RedisTimeoutError("Timeout reading from the Redis server") from None
+    except OSError as error:
+        raise RedisConnectionError(f"Error while reading from the Redis server ({error.__class__.__name__})") from None
+    if not chunk:
+        raise RedisConnectionError("Connection closed by the Redis server")
+    return data + chunk if data else chunk
+
+
+def _exchange(connection: Any, packed: bytes, count: int) -> list[Any]:
+    """Send packed commands on ``connection``, read ``count`` replies; an error reply raises.
+
+    Replies: bytes (bulk and simple strings), int, or None (null). Every reply
+    is read before an error reply raises, so the connection stays in step.
+    Failures raise what redis-py would: ``ConnectionError`` (retried once by
+    the caller) or ``TimeoutError`` (not retried).
+    """
+    sock = getattr(connection, "_sock", _NO_SOCKET)
+    if sock is _NO_SOCKET:
+        # A connection class without a plain socket: let redis-py do it all.
+        connection.send_packed_command([packed])
+        replies = [connection.read_response(disable_decoding=False) for _ in range(count)]
+    else:
+        if sock is None:
+            # redis-py connects: socket, TLS, AUTH, SELECT, HELLO, and its errors.
+            connection.connect()
+            sock = connection._sock
+            _use_kernel_timeouts(sock)
+        elif connection.health_check_interval:
+            connection.check_health()
+        try:
+            sock.sendall(packed)
+        except (socket.timeout, BlockingIOError):
+            raise RedisTimeoutError("Timeout writing to the Redis server") from None
+        except OSError as error:
+            raise RedisConnectionError(f"Error while writing to the Redis server ({error.__class__.__name__})") from None
+        replies = _read_replies(sock, count)
+    for reply in replies:
+        if isinstance(reply, RedisError):
+            raise reply
+    return replies
+
+
+def _read_replies(sock: socket.socket, count: int) -> list[Any]:
+    data = _read_more(sock, b"")
+    replies: list[Any] = []
+    pos = 0
+    skip = 0  # elements of push messages and attributes still to pass over
+    try:
+        while len(replies) < count or skip or pos < len(data):
+            end = data.find(b"\r\n", pos)
+            if end < 0:
+                data = _read_more(sock, data)
+                continue
+            kind = data[pos]
+            if kind == 36 or kind == 33 or kind == 61:  # '$' bulk, '!' blob error, '=' verbatim
+                length = int(data[pos + 1 : end])
+                if length < 0:
+                    reply: Any = None
+                    pos = end + 2
+                else:
+                    stop = end + 2 + length
+                    while len(data) < stop + 2:
+                        data = _read_more(sock, data)
+                    if data[stop : stop + 2] != b"\r\n":
+                        raise InvalidResponse("malformed Redis reply")
+                    reply = data[end + 2 : stop]
+                    pos = stop + 2
+                    if kind == 33:
+                        reply = ResponseError(reply.decode("utf-8", "replace"))
+                    elif kind == 61 and not skip:
+                        raise InvalidResponse("unexpected Redis reply type")
+            elif kind in _AGGREGATES:
+                announced = int(data[pos + 1 : end])
+                pos = end + 2
+                if skip:
+                    if kind != 124:  # an attribute only precedes the element it describes
+                        skip -= 1
+                elif kind == 42 or kind == 126 or kind == 37:
+                    raise InvalidResponse("unexpected Redis reply type")  # no command here answers those
+                if announced > 0:
+                    skip += announced * _AGGREGATES[kind]
+                continue
+            else:
+                line = data[pos + 1 : end]
+                pos = end + 2
+                if kind == 43:  # '+' simple string
+                    reply = line
+                elif kind == 58:  # ':' integer
+                    reply = int(line)
+                elif kind == 95:  # '_' null (RESP3)
+                    reply = None
+                elif kind == 45:  # '-' error
+                    reply = ResponseError(line.decode("utf-8", "replace"))
+                elif kind in _OTHER_SCALARS and skip:
+                    reply = line
+                else:
+                    raise InvalidResponse("unexpected Redis reply type")
+            if skip:
+                skip -= 1
+            elif len(replies) < count:
+                replies.append(reply)
+            else:
+                raise InvalidResponse("unexpected data after the Redis replies")
+    except ValueError:
+        raise InvalidResponse("malformed Redis reply") from None
+    return replies
 
 
 class RedisCache(Cache):
@@ -175,44 +353,46 @@ class RedisCache(Cache):
                 self._held.add(connection)
         return connection
 
-    def _pipeline(self, *commands: tuple) -> list[Any]:
-        """Send commands in one write on this thread's connection; return their raw replies.
+    def _send(self, packed: bytes, count: int) -> list[Any]:
+        """Send packed commands (:func:`_pack`) in one write on this thread's
+        connection; return their ``count`` replies.
 
         Like the client's own retry policy: a connection error (a connection
         the server closed, a server restarted) is retried once on a new
         connection; a timeout is not retried. Error replies raise.
         """
         connection = self._connection()
-        packed = connection.pack_commands(commands)
         try:
-            return self._exchange(connection, packed, len(commands))
+            return _exchange(connection, packed, count)
         except RedisConnectionError:
             connection.disconnect()
-            return self._exchange(connection, packed, len(commands))
         except BaseException:
             # A timeout or an interrupted read leaves replies pending: never reuse it.
             connection.disconnect()
             raise
-
-    @staticmethod
-    def _exchange(connection: Any, packed: Any, count: int) -> list[Any]:
-        connection.send_packed_command(packed)
-        replies = [connection.read_response(disable_decoding=False) for _ in range(count)]
-        for reply in replies:
-            if isinstance(reply, RedisError):
-                raise reply
-        return replies
+        try:
+            return _exchange(connection, packed, count)
+        except BaseException:
+            connection.disconnect()
+            raise
 
     def _command(self, *args: Any) -> Any:
-        """One command on this thread's connection (see :meth:`_pipeline`)."""
-        return self._pipeline(args)[0]
+        """One command on this thread's connection (see :meth:`_send`)."""
+        return self._send(_pack(args), 1)[0]
 
     @_unavailable("get_and_add")
     def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
         milliseconds = _ttl_ms(ttl)
-        found, added = self._pipeline(
-            ("GET", self._key(key)),
-            ("SET", self._key(add_key), encode_value(value), "PX", milliseconds, "NX"),
+        # The request path's one round trip: both commands packed in one go.
+        get_key = (self.prefix + key).encode("utf-8")
+        set_key = (self.prefix + add_key).encode("utf-8")
+        stored = encode_value(value)
+        ms = b"%d" % milliseconds
+        found, added = self._send(
+            b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n*6\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+            b"$2\r\nPX\r\n$%d\r\n%b\r\n$2\r\nNX\r\n"
+            % (len(get_key), get_key, len(set_key), set_key, len(stored), stored, len(ms), ms),
+            2,
         )
         return decode_value(found), added is not None
 

@@ -135,8 +135,8 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         self.sign_responses = as_bool("sign_responses", sign_responses)
         # Hawk ids this process refreshed recently -> when; bounded.
         self._refreshed: dict[str, float] = {}
-        # Verdicts already built for a session (immutable both); bounded.
-        self._verdicts: dict[HawkSession, Verdict] = {}
+        # Session reference -> (session, its verdict), both immutable; bounded.
+        self._verdicts: dict[str, tuple[HawkSession, Verdict]] = {}
 
     def verify(self, request: Any) -> Verdict:
         environ = request.environ
@@ -168,24 +168,18 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             if fresh:
                 sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
             return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
-        method = environ["REQUEST_METHOD"]
-        resource = request_target(environ)
         host, port = host_and_port(environ)
+        # The request's lines of the normalized string: the response's MAC
+        # covers them too, so they are built once, here.
+        fields = protocol.request_fields(
+            auth.ts, auth.nonce, environ["REQUEST_METHOD"], request_target(environ), host, port
+        )
+        verify_payload = self.verify_payload
         try:
-            protocol.verify_request(
-                auth,
-                key=session.key,
-                algorithm=algorithm,
-                method=method,
-                resource=resource,
-                host=host,
-                port=port,
-                now=now,
-                skew_seconds=self.timestamp_skew_seconds,
-                content_type=environ.get("CONTENT_TYPE"),
-                body=_body(request) if self.verify_payload else None,
-                verify_payload=self.verify_payload,
-                allowed_algorithms=self.algorithms,
+            protocol.verify_request_fields(
+                auth, fields, session.key, algorithm, now, self.timestamp_skew_seconds,
+                environ.get("CONTENT_TYPE"), _body(request) if verify_payload else None, verify_payload,
+                self.algorithms,
             )
         except protocol.HawkError as error:
             # A forged request must not keep (or burn) the nonce it named.
@@ -200,7 +194,7 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         self._slide(sessions, session, now)
         environ[SESSION_KEY] = session
         if self.sign_responses:
-            environ[SIGNING_KEY] = (session.key, algorithm, auth, method, resource, host, port, self.algorithms)
+            environ[SIGNING_KEY] = (session.key, algorithm, auth, fields, self.algorithms)
         return self._verdict_for(session)
 
     def _stale(self, session: HawkSession | None, algorithm: str, now: float) -> Verdict:
@@ -247,16 +241,20 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
 
     def _verdict_for(self, session: HawkSession) -> Verdict:
         """The (immutable) verdict for a session's requests, built once per session."""
-        verdict = self._verdicts.get(session)
-        if verdict is None:
-            principals = {f"role:{role}" for role in session.roles}
-            if session.tenant:
-                principals.add(f"tenant:{session.tenant}")
-            principals.add("scheme:hawk")
-            verdict = Verdict(identity=Identity(session.userid, self.scheme, frozenset(principals)))
-            if len(self._verdicts) >= _REFRESH_MEMO_LIMIT:
-                self._verdicts.clear()
-            self._verdicts[session] = verdict
+        # Keyed by reference and checked by identity: the sessions' decode
+        # memo hands out one object per stored record, and hashing the
+        # session's fields costs more than this.
+        memo = self._verdicts.get(session.ref)
+        if memo is not None and memo[0] is session:
+            return memo[1]
+        principals = {f"role:{role}" for role in session.roles}
+        if session.tenant:
+            principals.add(f"tenant:{session.tenant}")
+        principals.add("scheme:hawk")
+        verdict = Verdict(identity=Identity(session.userid, self.scheme, frozenset(principals)))
+        if len(self._verdicts) >= _REFRESH_MEMO_LIMIT:
+            self._verdicts.clear()
+        self._verdicts[session.ref] = (session, verdict)
         return verdict
 
     def _slide(self, sessions: Any, session: HawkSession, now: float) -> None:
@@ -276,19 +274,25 @@ def server_authorization_tween_factory(handler: Any, registry: Any):
         response = handler(request)
         signing = request.environ.get(SIGNING_KEY)
         if signing is not None:
-            key, algorithm, auth, method, resource, host, port, allowed = signing
-            response.headers["Server-Authorization"] = protocol.server_authorization(
-                key,
-                algorithm,
-                auth,
-                method=method,
-                resource=resource,
-                host=host,
-                port=port,
-                content_type=response.headers.get("Content-Type"),
-                body=response.body,
-                allowed_algorithms=allowed,
+            key, algorithm, auth, fields, allowed = signing
+            # One pass over the header list instead of WebOb's case-insensitive
+            # get and set (each a pass of its own).
+            headerlist = response.headerlist
+            content_type = None
+            replace = False
+            for name, value in headerlist:
+                lowered = name.lower()
+                if lowered == "content-type":
+                    content_type = value  # the last one, as WebOb's get() answers
+                elif lowered == "server-authorization":
+                    replace = True
+            value = protocol.server_authorization_fields(
+                key, algorithm, auth, fields, content_type, response.body, None, allowed
             )
+            if replace:
+                response.headers["Server-Authorization"] = value
+            else:
+                headerlist.append(("Server-Authorization", value))
         return response
 
     return server_authorization_tween

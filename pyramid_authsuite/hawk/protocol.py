@@ -54,13 +54,16 @@ __all__ = [
     "parse_authorization",
     "parse_bewit",
     "payload_hash",
+    "request_fields",
     "server_authorization",
+    "server_authorization_fields",
     "strip_bewit",
     "timestamp_challenge",
     "verify_bewit",
     "verify_mac",
     "verify_payload_hash",
     "verify_request",
+    "verify_request_fields",
 ]
 
 # --------------------------------------------------------------------------
@@ -103,6 +106,8 @@ _ATTRIBUTE_NAMES = frozenset({"id", "ts", "nonce", "hash", "ext", "mac", "app", 
 _KIND_PREFIX = MappingProxyType(
     {"header": "hawk.1.header\n", "response": "hawk.1.response\n", "bewit": "hawk.1.bewit\n"}
 )
+_HEADER_PREFIX = _KIND_PREFIX["header"]
+_RESPONSE_PREFIX = _KIND_PREFIX["response"]
 _PAYLOAD_PREFIX = b"hawk.1.payload\n"
 _NEWLINE = b"\n"
 
@@ -121,6 +126,25 @@ _HEADER_RE = re.compile(
 # values contain no '"', so matches cannot straddle two attributes.
 _PAIR_RE = re.compile(r'([a-z]+)="([^"]*)"')
 _VALUE_RE = re.compile(rf"{_VALUE}+")
+# The layouts the common clients send, matched in one pass with every check of
+# the general path built in (known names, each once, non-empty values from
+# the alphabet, ts and digests well-formed, dlg only after app): each accepts
+# a subset of what the general path accepts, and the same attributes, so it
+# only saves time. mohawk and requests-hawk send
+# ``mac, [hash], id, ts, nonce, [ext], [app, [dlg]]``; the reference
+# (hawk.js) and our client send ``id, ts, nonce, [hash], [ext], mac, [app, [dlg]]``.
+_FAST_DIGEST = r"(?:[A-Za-z0-9+/]{27}=|[A-Za-z0-9+/]{43}=)"
+_FAST_TS = r"(?:0|[1-9][0-9]{0,9})"
+_FAST_TAIL = rf'(?:, ext="({_VALUE}+)")?'
+_FAST_APP = rf'(?:, app="({_VALUE}+)"(?:, dlg="({_VALUE}+)")?)?'
+_MOHAWK_LAYOUT_RE = re.compile(
+    rf'Hawk mac="({_FAST_DIGEST})"(?:, hash="({_FAST_DIGEST})")?, id="({_VALUE}+)", ts="({_FAST_TS})", '
+    rf'nonce="({_VALUE}+)"{_FAST_TAIL}{_FAST_APP}'
+)
+_REFERENCE_LAYOUT_RE = re.compile(
+    rf'Hawk id="({_VALUE}+)", ts="({_FAST_TS})", nonce="({_VALUE}+)"(?:, hash="({_FAST_DIGEST})")?'
+    rf'{_FAST_TAIL}, mac="({_FAST_DIGEST})"{_FAST_APP}'
+)
 # Seconds since the epoch: no sign, no leading zero (so that str(int(ts)) is
 # the text the client MACed), at most 10 digits (until year 2286).
 _TS_RE = re.compile(r"0|[1-9][0-9]{0,9}")
@@ -216,6 +240,10 @@ class HawkAuthorization(NamedTuple):
         )
 
 
+# tuple.__new__ on the NamedTuple class: what its generated __new__ does, minus a call.
+_new_authorization = tuple.__new__
+
+
 def is_hawk(header: str | None) -> bool:
     """Whether the header names the Hawk scheme (case-insensitive token)."""
     return header is not None and header[:5].split(" ", 1)[0].lower() == "hawk"
@@ -244,6 +272,14 @@ def parse_authorization(header: str) -> HawkAuthorization:
         raise HawkParseError("Authorization header is not text")
     if len(header) > MAX_HEADER_LENGTH:
         raise HawkParseError("Authorization header too long")
+    match = _MOHAWK_LAYOUT_RE.fullmatch(header)
+    if match is not None:
+        mac, hash_, id_, ts, nonce, ext, app, dlg = match.groups()
+        return _new_authorization(HawkAuthorization, (id_, int(ts), nonce, mac, hash_, ext, app, dlg))
+    match = _REFERENCE_LAYOUT_RE.fullmatch(header)
+    if match is not None:
+        id_, ts, nonce, hash_, ext, mac, app, dlg = match.groups()
+        return _new_authorization(HawkAuthorization, (id_, int(ts), nonce, mac, hash_, ext, app, dlg))
     if not header.isascii():
         # Checked before the scheme: str.lower() folds some non-ASCII
         # letters (KELVIN SIGN) onto ASCII ones.
@@ -300,6 +336,66 @@ def _check_algorithm(algorithm: str, allowed_algorithms: Collection[str]) -> Non
         raise HawkAlgorithmError("Hawk algorithm not allowed")
 
 
+# HMAC (RFC 2104) with the keyed inner and outer hash states computed once per
+# key and copied for each message: half the cost of a one-shot HMAC, which
+# re-derives them every time. Bounded; cleared when full.
+_HMAC_STATES: dict[tuple[bytes, str], tuple[Any, Any]] = {}
+_HMAC_STATES_LIMIT = 10_000
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+def _hmac_states(key: bytes, algorithm: str) -> tuple[Any, Any]:
+    new = ALGORITHMS[algorithm].new
+    inner, outer = new(), new()
+    block_size = inner.block_size
+    padded = new(key).digest() if len(key) > block_size else key
+    padded = padded.ljust(block_size, b"\0")
+    inner.update(padded.translate(_IPAD))
+    outer.update(padded.translate(_OPAD))
+    if len(_HMAC_STATES) >= _HMAC_STATES_LIMIT:
+        _HMAC_STATES.clear()
+    states = _HMAC_STATES[key, algorithm] = (inner, outer)
+    return states
+
+
+def _mac(key: bytes, algorithm: str, normalized: bytes) -> str:
+    """Base64 HMAC of ``normalized``; the caller has checked the algorithm."""
+    states = _HMAC_STATES.get((key, algorithm))
+    if states is None:
+        states = _hmac_states(key, algorithm)
+    inner = states[0].copy()
+    inner.update(normalized)
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    return binascii.b2a_base64(outer.digest(), newline=False).decode("ascii")
+
+
+def request_fields(ts: int | str, nonce: str, method: str, resource: str, host: str, port: int | str) -> str:
+    """The lines ``ts`` to ``port`` of a normalized string, each with its newline.
+
+    A request's MAC and its response's MAC (README "Response Payload
+    Validation") cover these same lines: a server computes them once per
+    request (:func:`verify_request_fields`, :func:`server_authorization_fields`).
+    """
+    return f"{ts}\n{nonce}\n{method.upper()}\n{resource}\n{host.lower()}\n{port}\n"
+
+
+def _assemble(prefix: str, fields: str, hash_: str | None, ext: str | None, app: str | None, dlg: str | None) -> bytes:
+    if ext:
+        if "\\" in ext or "\n" in ext:
+            ext = ext.replace("\\", "\\\\").replace("\n", "\\n")
+    else:
+        ext = ""
+    if app:
+        text = f"{prefix}{fields}{hash_ or ''}\n{ext}\n{app}\n{dlg or ''}\n"
+    else:
+        text = f"{prefix}{fields}{hash_ or ''}\n{ext}\n"
+    # Node hashes strings as UTF-8; surrogatepass so that no str can make
+    # this raise (WSGI strings are latin-1 decoded and never need it).
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _normalized(
     prefix: str,
     ts: int | str,
@@ -315,20 +411,7 @@ def _normalized(
 ) -> bytes:
     # Positional twin of normalized_string(): the hot path avoids keyword
     # argument processing.
-    if ext:
-        if "\\" in ext or "\n" in ext:
-            ext = ext.replace("\\", "\\\\").replace("\n", "\\n")
-    else:
-        ext = ""
-    text = (
-        f"{prefix}{ts}\n{nonce}\n{method.upper()}\n{resource}\n"
-        f"{host.lower()}\n{port}\n{hash_ or ''}\n{ext}\n"
-    )
-    if app:
-        text = f"{text}{app}\n{dlg or ''}\n"
-    # Node hashes strings as UTF-8; surrogatepass so that no str can make
-    # this raise (WSGI strings are latin-1 decoded and never need it).
-    return text.encode("utf-8", "surrogatepass")
+    return _assemble(prefix, request_fields(ts, nonce, method, resource, host, port), hash_, ext, app, dlg)
 
 
 def normalized_string(
@@ -377,8 +460,7 @@ def calculate_mac(
     _check_algorithm(algorithm, allowed_algorithms)
     if isinstance(key, str):
         key = key.encode("utf-8")
-    # hmac.digest() is OpenSSL's one-shot HMAC: no Python HMAC object.
-    return binascii.b2a_base64(hmac.digest(key, normalized, algorithm), newline=False).decode("ascii")
+    return _mac(key, algorithm, normalized)
 
 
 def _content_type_token(content_type: str | None) -> bytes:
@@ -405,6 +487,11 @@ def payload_hash(
     ``None`` counts as an empty body; a ``str`` body is hashed as UTF-8.
     """
     _check_algorithm(algorithm, allowed_algorithms)
+    return _payload_hash(algorithm, content_type, body)
+
+
+def _payload_hash(algorithm: str, content_type: str | None, body: bytes | bytearray | memoryview | str | None) -> str:
+    # payload_hash() once the algorithm is checked.
     if not body:
         # Body-less requests and responses are most of the traffic: their
         # hash depends only on the algorithm and content type.
@@ -475,15 +562,34 @@ def verify_request(
     here: the caller records ``(id, ts, nonce)`` in its replay cache once this
     returns.
     """
-    expected = calculate_mac(
-        key,
-        algorithm,
-        _normalized(
-            _KIND_PREFIX["header"], auth.ts, auth.nonce, method, resource, host, port,
-            auth.hash, auth.ext, auth.app, auth.dlg,
-        ),
-        allowed_algorithms=allowed_algorithms,
+    verify_request_fields(
+        auth, request_fields(auth.ts, auth.nonce, method, resource, host, port), key, algorithm, now,
+        skew_seconds, content_type, body, verify_payload, allowed_algorithms, realm,
     )
+
+
+def verify_request_fields(
+    auth: HawkAuthorization,
+    fields: str,
+    key: bytes | str,
+    algorithm: str,
+    now: float,
+    skew_seconds: int,
+    content_type: str | None = None,
+    body: bytes | None = None,
+    verify_payload: bool = True,
+    allowed_algorithms: Collection[str] = DEFAULT_ALLOWED_ALGORITHMS,
+    realm: str | None = None,
+) -> None:
+    """:func:`verify_request` with the request's lines already built by
+    :func:`request_fields` (from ``auth.ts``, ``auth.nonce`` and the request),
+    and positional arguments: the server's hot path, which keeps ``fields``
+    for :func:`server_authorization_fields`. Same checks, same order.
+    """
+    _check_algorithm(algorithm, allowed_algorithms)
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    expected = _mac(key, algorithm, _assemble(_HEADER_PREFIX, fields, auth.hash, auth.ext, auth.app, auth.dlg))
     if not verify_mac(expected, auth.mac):
         raise HawkMACError("Hawk MAC mismatch")
     if abs(auth.ts - now) > skew_seconds:
@@ -497,10 +603,12 @@ def verify_request(
             challenge=_challenge(server_now, tsm, realm),
         )
     if verify_payload:
-        verify_payload_hash(
-            auth, algorithm=algorithm, content_type=content_type, body=body,
-            allowed_algorithms=allowed_algorithms,
-        )
+        # verify_payload_hash(), the algorithm already checked.
+        if auth.hash is None:
+            if body:
+                raise HawkPayloadError("Hawk payload hash missing")
+        elif not verify_mac(_payload_hash(algorithm, content_type, body), auth.hash):
+            raise HawkPayloadError("Hawk payload hash mismatch")
 
 
 def verify_payload_hash(
@@ -595,26 +703,39 @@ def server_authorization(
     hash (an empty ``b""`` body is hashed). ``ext`` must use the attribute
     alphabet, else ``ValueError`` (it is written into a header).
     """
+    return server_authorization_fields(
+        key, algorithm, auth, request_fields(auth.ts, auth.nonce, method, resource, host, port),
+        content_type, body, ext, allowed_algorithms,
+    )
+
+
+def server_authorization_fields(
+    key: bytes | str,
+    algorithm: str,
+    auth: HawkAuthorization,
+    fields: str,
+    content_type: str | None,
+    body: bytes | None,
+    ext: str | None = None,
+    allowed_algorithms: Collection[str] = DEFAULT_ALLOWED_ALGORITHMS,
+) -> str:
+    """:func:`server_authorization` with the request's lines already built by
+    :func:`request_fields` (as :func:`verify_request_fields` used them)."""
     if ext and _VALUE_RE.fullmatch(ext) is None:
         raise ValueError("ext contains characters not allowed in a Hawk attribute")
-    hash_ = None
-    if body is not None:
-        hash_ = payload_hash(algorithm, content_type, body, allowed_algorithms=allowed_algorithms)
-    mac = calculate_mac(
-        key,
-        algorithm,
-        _normalized(
-            _KIND_PREFIX["response"], auth.ts, auth.nonce, method, resource, host, port,
-            hash_, ext, auth.app, auth.dlg,
-        ),
-        allowed_algorithms=allowed_algorithms,
-    )
-    header = f'Hawk mac="{mac}"'
-    if hash_:
-        header = f'{header}, hash="{hash_}"'
+    _check_algorithm(algorithm, allowed_algorithms)
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if body is None:
+        mac = _mac(key, algorithm, _assemble(_RESPONSE_PREFIX, fields, None, ext, auth.app, auth.dlg))
+        if ext:
+            return f'Hawk mac="{mac}", ext="{ext}"'
+        return f'Hawk mac="{mac}"'
+    hash_ = _payload_hash(algorithm, content_type, body)
+    mac = _mac(key, algorithm, _assemble(_RESPONSE_PREFIX, fields, hash_, ext, auth.app, auth.dlg))
     if ext:
-        header = f'{header}, ext="{ext}"'
-    return header
+        return f'Hawk mac="{mac}", hash="{hash_}", ext="{ext}"'
+    return f'Hawk mac="{mac}", hash="{hash_}"'
 
 
 # --------------------------------------------------------------------------

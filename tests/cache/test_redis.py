@@ -289,6 +289,151 @@ class TestRedisCacheFailsClosed:
             listener.close()
 
 
+class TestRedisCacheWire:
+    """The request path's own RESP packing and reply parsing, on redis-py's connections."""
+
+    @pytest.fixture(params=["resp3", "resp2"])
+    def url(self, request, redis_url, redis_client):
+        return redis_url if request.param == "resp3" else redis_url + "?protocol=2"
+
+    @pytest.fixture
+    def cache(self, url):
+        cache = RedisCache(url, prefix=PREFIX)
+        yield cache
+        cache.close()
+
+    def test_values_larger_than_one_read_round_trip(self, cache):
+        big = b"\r\n$-1\r\n" * 30_000  # 240 kB of bytes that look like protocol
+        cache.set("big", big, 60)
+        assert cache.get("big") == big
+        assert cache.get_and_add("big", "nonce", b"1", 60) == (big, True)
+        assert cache.get_and_add("big", "nonce", b"1", 60) == (big, False)
+        assert cache.get_and_add("missing", "nonce-2", b"1", 60) == (None, True)
+        assert cache.pop("big") == big and cache.get("big") is None
+
+    def test_non_ascii_keys(self, cache, redis_client):
+        cache.set("caf\u00e9", "value", 60)
+        assert redis_client.get(PREFIX.encode() + "caf\u00e9".encode("utf-8")) is not None
+        assert cache.get("caf\u00e9") == "value"
+
+    def test_an_error_reply_is_unavailable_and_the_next_operation_works(self, cache, redis_client):
+        redis_client.sadd(PREFIX + "a-set", "member")  # GET on a set: WRONGTYPE
+        with pytest.raises(CacheUnavailable) as raised:
+            cache.get_and_add("a-set", "nonce", b"1", 60)
+        assert "get_and_add" in str(raised.value)
+        assert cache.get("missing") is None
+        assert cache.add("key", "value", 60) is True
+
+    def test_a_connection_the_server_closed_is_replaced_once(self, cache, redis_client, redis_url):
+        cache.set("key", "value", 60)
+        db = int(redis_url.rsplit("/", 1)[1])
+        own = redis_client.client_id()
+        victims = [c["id"] for c in redis_client.client_list() if int(c["db"]) == db and int(c["id"]) != own]
+        assert victims
+        for client_id in victims:
+            redis_client.client_kill_filter(_id=client_id)
+        assert cache.get("key") == "value"
+        assert cache.get_and_add("key", "nonce", b"1", 60) == ("value", True)
+
+
+class _ChunkedSocket:
+    """Hands out ``data`` ``size`` bytes per recv(), then EOF."""
+
+    def __init__(self, data: bytes, size: int):
+        self.data, self.size = data, size
+
+    def recv(self, limit):
+        chunk, self.data = self.data[: self.size], self.data[self.size :]
+        return chunk
+
+
+PUSH = b">4\r\n$6\r\nMOVING\r\n:1\r\n*2\r\n:15\r\n%1\r\n+k\r\n,1.5\r\n=7\r\ntxt:a\r\n\r\n"
+ATTRIBUTE = b"|1\r\n+ttl\r\n#t\r\n"
+WIRE_REPLIES = [
+    (b"$5\r\nhello\r\n+OK\r\n", 2, [b"hello", b"OK"]),
+    (b"$-1\r\n_\r\n", 2, [None, None]),
+    (b"$0\r\n\r\n:1\r\n", 2, [b"", 1]),
+    (b"$4\r\n\r\n\r\n\r\n", 1, [b"\r\n\r\n"]),
+    (PUSH + b"$2\r\nhi\r\n" + PUSH + b":0\r\n" + PUSH, 2, [b"hi", 0]),
+    (ATTRIBUTE + b"+OK\r\n", 1, [b"OK"]),
+    (b">1\r\n" + ATTRIBUTE + b"(123\r\n" + b":-2\r\n", 1, [-2]),
+]
+INVALID_WIRE_REPLIES = [
+    (b"*1\r\n$1\r\na\r\n", 1),  # an array: no command here answers one
+    (b"%0\r\n", 1),
+    (b",1.5\r\n", 1),  # a double outside a push message
+    (b"=5\r\ntxt:a\r\n", 1),
+    (b"$5\r\nhello!!\r\n", 1),  # length and terminator disagree
+    (b"$x\r\n", 1),
+    (b"?\r\n", 1),
+    (b"+OK\r\n+OK\r\n", 1),  # more replies than commands
+]
+
+
+@pytest.mark.parametrize(("wire", "count", "expected"), WIRE_REPLIES)
+def test_reply_parser_at_every_chunk_size(wire, count, expected):
+    from pyramid_authsuite.cache.redis import _read_replies
+
+    for size in range(1, len(wire) + 1):
+        assert _read_replies(_ChunkedSocket(wire, size), count) == expected
+
+
+def test_reply_parser_returns_error_replies_in_place():
+    from redis.exceptions import ResponseError
+
+    from pyramid_authsuite.cache.redis import _read_replies
+
+    replies = _read_replies(_ChunkedSocket(b"-WRONGTYPE no\r\n+OK\r\n", 3), 2)
+    assert isinstance(replies[0], ResponseError) and replies[1] == b"OK"
+
+
+@pytest.mark.parametrize(("wire", "count"), INVALID_WIRE_REPLIES)
+def test_reply_parser_refuses_what_it_does_not_expect(wire, count):
+    from redis.exceptions import InvalidResponse
+
+    from pyramid_authsuite.cache.redis import _read_replies
+
+    with pytest.raises(InvalidResponse):
+        _read_replies(_ChunkedSocket(wire, len(wire)), count)
+
+
+def test_reply_parser_end_of_stream_is_a_connection_error():
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from pyramid_authsuite.cache.redis import _read_replies
+
+    with pytest.raises(RedisConnectionError):
+        _read_replies(_ChunkedSocket(b"$5\r\nhel", 4), 1)
+
+def test_silent_server_without_handshake_times_out_without_retrying():
+    """RESP2 on DB 0 sends nothing on connect: the cache's own read must time out, once."""
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        cache = RedisCache(f"redis://127.0.0.1:{port}/0?protocol=2", timeout_seconds=0.2)
+        try:
+            started = time.monotonic()
+            with pytest.raises(CacheUnavailable) as raised:
+                call_bounded(lambda: cache.get_and_add("key", "nonce", b"1", 60))
+            assert time.monotonic() - started < 2
+        finally:
+            cache.close()
+        assert "Timeout" in str(raised.value)
+        listener.setblocking(False)
+        connections = []
+        while True:
+            try:
+                connections.append(listener.accept()[0])
+            except BlockingIOError:
+                break
+        for connection in connections:
+            connection.close()
+        assert len(connections) == 1
+    finally:
+        listener.close()
+
 class TestCacheFromUrl:
     def test_redis_url_gives_a_redis_cache(self, redis_url, redis_client):
         cache = cache_from_url(redis_url, prefix="app:", timeout_seconds=0.5)

@@ -286,6 +286,45 @@ def test_signing_can_be_turned_off(backends):
     assert "Server-Authorization" not in app.get("/whoami", headers=signed(token, "/whoami")).headers
 
 
+def test_the_tween_replaces_a_server_authorization_the_view_set():
+    from pyramid.response import Response
+
+    from pyramid_authsuite.hawk.policy import SIGNING_KEY, server_authorization_tween_factory
+
+    auth = protocol.parse_authorization(
+        'Hawk id="a", ts="1353832234", nonce="n", mac="6R4rV5iE+NPoym+WwjeHzjAGXUtLNIxmo1vpMofpLAE="'
+    )
+    fields = protocol.request_fields(auth.ts, auth.nonce, "GET", "/x", "example.com", "80")
+    allowed = frozenset({"sha256"})
+
+    class FakeRequest:
+        environ = {SIGNING_KEY: (b"key", "sha256", auth, fields, allowed)}
+
+    def view(request):
+        response = Response(b'{"a": 1}', content_type="application/json")
+        response.headerlist.append(("server-authorization", "forged"))
+        return response
+
+    response = server_authorization_tween_factory(view, None)(FakeRequest())
+    values = [value for name, value in response.headerlist if name.lower() == "server-authorization"]
+    assert values == [
+        protocol.server_authorization_fields(b"key", "sha256", auth, fields, "application/json", b'{"a": 1}')
+    ]
+    unsigned = server_authorization_tween_factory(view, None)(type("Anonymous", (), {"environ": {}})())
+    assert [v for n, v in unsigned.headerlist if n.lower() == "server-authorization"] == ["forged"]
+
+
+def test_policy_selected_event_names_the_hawk_policy(app):
+    from pyramid_multiauth import MultiAuthPolicySelected
+
+    seen = []
+    registry(app).registerHandler(lambda event: seen.append((event.policy_name, event.userid)),
+                                  (MultiAuthPolicySelected,))
+    token = login(app)
+    seen.clear()
+    app.get("/whoami", headers=signed(token, "/whoami"), status=200)
+    assert seen == [("hawk", "alice")]
+
 # -- bewits -----------------------------------------------------------------------------
 
 

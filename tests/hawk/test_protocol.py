@@ -1013,3 +1013,133 @@ def test_protocol_imports_no_web_framework():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['pyramid', 'webob']"  # only our None placeholders
+
+
+# --------------------------------------------------------------------------
+# The server's hot path: fast header layouts, request fields, cached HMAC state
+# --------------------------------------------------------------------------
+
+
+def general_path(header: str) -> str:
+    # One more blank after the scheme: the general grammar allows it, the
+    # single-pass layouts (mohawk's and the reference's) do not.
+    assert header.startswith("Hawk ")
+    return "Hawk  " + header[5:]
+
+
+def parse_outcome(header: str):
+    try:
+        return P.parse_authorization(header)
+    except HawkParseError:
+        return "refused"
+
+
+@pytest.mark.parametrize("case", sorted(MOHAWK_REQUESTS))
+def test_mohawk_layout_parses_as_the_general_path_does(case):
+    spec = dict(MOHAWK_REQUESTS[case])
+    url, method = spec.pop("url"), spec.pop("method")
+    header = mohawk.Sender(MOHAWK_CREDS, url, method, _timestamp=FIXED_TS, **spec).request_header
+    assert header.startswith('Hawk mac="')
+    assert P.parse_authorization(header) == P.parse_authorization(general_path(header))
+
+
+@pytest.mark.parametrize("header", [README_GET_HEADER, README_POST_HEADER, TENT_PLAIN_HEADER])
+def test_reference_layout_parses_as_the_general_path_does(header):
+    assert P.parse_authorization(header) == P.parse_authorization(general_path(header))
+
+
+FAST_LAYOUTS = {
+    "mohawk": 'Hawk mac="{mac}", hash="{hash}", id="{id}", ts="{ts}", nonce="{nonce}", ext="{ext}", '
+              'app="{app}", dlg="{dlg}"',
+    "reference": 'Hawk id="{id}", ts="{ts}", nonce="{nonce}", hash="{hash}", ext="{ext}", mac="{mac}", '
+                 'app="{app}", dlg="{dlg}"',
+}
+FAST_GOOD = dict(mac=GOOD_MAC, hash=README_PAYLOAD_HASH, id="a", ts="1353832234", nonce="n", ext="e", app="p", dlg="d")
+FAST_BAD_VALUES = [
+    ("ts", "0135383223"), ("ts", "99999999999"), ("ts", "-1"), ("ts", ""), ("mac", GOOD_MAC[:-1]),
+    ("mac", GOOD_MAC.replace("+", "-")), ("hash", "not base64"), ("id", ""), ("nonce", ""), ("ext", ""),
+    ("app", ""), ("dlg", ""), ("id", "caf\u00e9"), ("ext", "a\\b"), ("nonce", "a\x7f"),
+]
+
+
+@pytest.mark.parametrize("layout", sorted(FAST_LAYOUTS))
+@pytest.mark.parametrize(("name", "value"), FAST_BAD_VALUES)
+def test_fast_layouts_refuse_what_the_general_path_refuses(layout, name, value):
+    header = FAST_LAYOUTS[layout].format(**{**FAST_GOOD, name: value})
+    with pytest.raises(HawkParseError):
+        P.parse_authorization(header)
+    with pytest.raises(HawkParseError):
+        P.parse_authorization(general_path(header))
+
+
+@pytest.mark.parametrize("layout", sorted(FAST_LAYOUTS))
+def test_fast_layouts_without_app_refuse_a_lone_dlg(layout):
+    header = FAST_LAYOUTS[layout].format(**FAST_GOOD).replace(', app="p"', "")
+    with pytest.raises(HawkParseError):
+        P.parse_authorization(header)
+    full = P.parse_authorization(FAST_LAYOUTS[layout].format(**FAST_GOOD))
+    assert full == P.HawkAuthorization("a", 1353832234, "n", GOOD_MAC, README_PAYLOAD_HASH, "e", "p", "d")
+
+
+def test_mutated_fast_layouts_agree_with_the_general_path():
+    # Every mutation of a header in either fast layout parses exactly as the
+    # general path parses it (same attributes, or refused by both).
+    rng = random.Random(20260101)
+    alphabet = ' ",=\\\t\r\n\x00\x7fabcxyzHAWKhawk0123456789+/=-_\u00e9'
+    sources = [FAST_LAYOUTS[layout].format(**FAST_GOOD) for layout in FAST_LAYOUTS]
+    sources += [README_GET_HEADER, README_POST_HEADER, TENT_APP_HEADER]
+    accepted = 0
+    for _ in range(4000):
+        chars = list(rng.choice(sources))
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(5, len(chars))
+            operation = rng.random()
+            if operation < 0.4:
+                chars[position] = rng.choice(alphabet)
+            elif operation < 0.7:
+                del chars[position]
+            else:
+                chars.insert(position, rng.choice(alphabet))
+        header = "".join(chars)
+        outcome = parse_outcome(header)
+        assert outcome == parse_outcome(general_path(header)), header
+        accepted += outcome != "refused"
+    assert accepted > 100  # the mutations also produce valid headers, not only refusals
+
+
+def test_request_fields_functions_agree_with_the_keyword_ones():
+    auth = P.parse_authorization(TENT_APP_HEADER)
+    fields = P.request_fields(auth.ts, auth.nonce, **TENT_REQUEST)
+    assert fields == "1368996800\n3yuYCD4Z\nPOST\n/posts\nexample.com\n443\n"
+    P.verify_request_fields(auth, fields, TENT_KEY, "sha256", 1368996800, 60, TENT_TYPE, TENT_BODY)
+    with pytest.raises(HawkPayloadError):
+        P.verify_request_fields(auth, fields, TENT_KEY, "sha256", 1368996800, 60, TENT_TYPE, TENT_BODY + b" ")
+    with pytest.raises(HawkMACError):
+        P.verify_request_fields(auth, fields.replace("/posts", "/post"), TENT_KEY, "sha256", 1368996800, 60,
+                                TENT_TYPE, TENT_BODY)
+    with pytest.raises(HawkAlgorithmError):
+        P.verify_request_fields(auth, fields, TENT_KEY, "sha1", 1368996800, 60, TENT_TYPE, TENT_BODY)
+    for content_type, body, ext in [(None, None, None), (TENT_TYPE, TENT_BODY, "e x"), ("", b"", None)]:
+        assert P.server_authorization_fields(TENT_KEY, "sha256", auth, fields, content_type, body, ext) == (
+            P.server_authorization(TENT_KEY, "sha256", auth, content_type=content_type, body=body, ext=ext,
+                                   **TENT_REQUEST)
+        )
+    # The published "Server Response" vector.
+    assert P.server_authorization_fields(TENT_KEY, "sha256", auth, fields, None, None) == (
+        'Hawk mac="lTG3kTBr33Y97Q4KQSSamu9WY/mOUKnZzq/ho9x+yxw="'
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1"])
+def test_mac_matches_the_standard_library_hmac_for_every_key_length(algorithm):
+    import hashlib
+    import hmac as stdlib_hmac
+
+    rng = random.Random(algorithm)
+    for length in [0, 1, 20, 32, 63, 64, 65, 128, 129, 300]:
+        key = bytes(rng.randrange(256) for _ in range(length))
+        message = bytes(rng.randrange(256) for _ in range(rng.randrange(200)))
+        expected = base64.b64encode(stdlib_hmac.new(key, message, getattr(hashlib, algorithm)).digest()).decode()
+        # Twice: the second call uses the cached keyed state.
+        for _ in range(2):
+            assert P.calculate_mac(key, algorithm, message, allowed_algorithms=BOTH) == expected
