@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cornice import Service
 from cornice.errors import Errors
 from cornice.pyramidhook import add_nosniff_header, apply_filters
 from pyramid.authorization import Allow, Authenticated
@@ -39,10 +40,48 @@ class EndpointContext:
             request.add_response_callback(add_nosniff_header)
 
 
+# Request headers a browser must be allowed to send to any credential endpoint.
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type")
+
+
 def cors_options(settings: Any, exposed_headers: tuple[str, ...]) -> dict[str, Any]:
-    """Cornice CORS arguments for ``authsuite.cors_origins`` (none: no CORS)."""
+    """Cornice CORS arguments for ``authsuite.cors_origins`` (none: no CORS).
+
+    Cornice uses one list both for the request headers a preflight allows and
+    for the response headers it exposes, so it holds both.
+    """
     if not settings.cors_origins:
         return {}
-    return {"cors_origins": settings.cors_origins, "cors_headers": exposed_headers}
+    return {"cors_origins": settings.cors_origins, "cors_headers": CORS_REQUEST_HEADERS + exposed_headers}
 
 
+
+
+def cornice_errors(request: Any):
+    """Cornice's own refusals (a CORS preflight from another origin, say) as a 400 problem.
+
+    Cornice renders these with its ``cornicejson`` renderer, which exists
+    only under ``config.include("cornice")``; this keeps them problem+json.
+    """
+    from pyramid_authsuite.security import problem
+
+    names = ", ".join(sorted({str(error.get("name", ""))[:40] for error in request.errors}))
+    return problem(400, "invalid_request", f"The request was refused by the endpoint's checks ({names}).")
+
+
+def endpoint_service(name: str, path: str, description: str, **options: Any) -> Service:
+    """A Cornice service for a credential endpoint, usable without ``config.include("cornice")``.
+
+    Its default renderer is Pyramid's ``json`` (used by the CORS preflight and
+    fallback views Cornice adds) and its error handler answers problem+json.
+    ``options`` go to ``Service`` (``cors_origins``, ``cors_headers``, ...).
+    """
+    return Service(
+        name=name,
+        path=path,
+        description=description,
+        factory=EndpointContext,
+        renderer="json",
+        error_handler=cornice_errors,
+        **options,
+    )

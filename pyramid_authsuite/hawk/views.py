@@ -11,7 +11,7 @@ from typing import Any
 from cornice import Service
 from pyramid.httpexceptions import HTTPNoContent
 
-from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, EndpointContext, cors_options
+from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, cors_options, endpoint_service
 from pyramid_authsuite.hawk.policy import SESSION_KEY, HawkAuthenticationPolicy
 from pyramid_authsuite.hawk.sessions import sessions_for
 from pyramid_authsuite.security import problem
@@ -60,12 +60,8 @@ def delete_session(request: Any):
 def make_service(settings: Any) -> Service:
     """The ``/hawk-sessions`` service, with CORS for ``authsuite.cors_origins``."""
     cors = cors_options(settings, (TOKEN_HEADER, "Server-Authorization"))
-    service = Service(
-        name="authsuite_hawk_sessions",
-        path="/hawk-sessions",
-        factory=EndpointContext,
-        description="Hawk session tokens (Kinto / requests-hawk compatible)",
-        **cors,
+    service = endpoint_service(
+        "authsuite_hawk_sessions", "/hawk-sessions", "Hawk session tokens (Kinto / requests-hawk compatible)", **cors
     )
     service.add_view("POST", create_session, permission=CREDENTIALS_PERMISSION, renderer="json")
     service.add_view("DELETE", delete_session, permission=CREDENTIALS_PERMISSION, renderer="json")

@@ -430,3 +430,18 @@ def test_cors_exposes_the_token_header(backends):
                         status=201)
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "Hawk-Session-Token" in response.headers["Access-Control-Expose-Headers"]
+
+
+@pytest.mark.parametrize("path", ["/hawk-sessions"])
+def test_cors_preflight_allows_authorization(backends, path):
+    app = make_demo({**backends, **HAWK_SETTINGS, "authsuite.cors_origins": "https://app.example.com"})
+    response = app.options(path, headers={"Origin": "https://app.example.com",
+                                          "Access-Control-Request-Method": "POST",
+                                          "Access-Control-Request-Headers": "Authorization, Content-Type"})
+    assert response.status_int == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type"} <= allowed
+    refused = app.options(path, headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+                          status=400)
+    assert refused.content_type == "application/problem+json"
