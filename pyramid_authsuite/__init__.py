@@ -21,17 +21,21 @@ from pyramid_multiauth import get_policy_definitions, policy_factory_from_module
 from pyramid_authsuite.accounts import AccountStore
 from pyramid_authsuite.basic.policy import BasicAuthenticationPolicy
 from pyramid_authsuite.cache import Cache, cache_from_url
+from pyramid_authsuite.challenge.policy import ChallengeAuthenticationPolicy
 from pyramid_authsuite.exceptions import BackendUnavailable, SettingError
 from pyramid_authsuite.hawk.policy import HawkAuthenticationPolicy
 from pyramid_authsuite.hmac.policy import HMACAuthenticationPolicy
 from pyramid_authsuite.identity import Identity
+from pyramid_authsuite.jwt.policy import JWTAuthenticationPolicy
 from pyramid_authsuite.security import AuthSuiteSecurityPolicy, challenge_view, problem
 from pyramid_authsuite.settings import ENDPOINTS, AuthSuiteSettings, parse_settings
 
 __all__ = [
     "BasicAuthenticationPolicy",
     "HawkAuthenticationPolicy",
+    "JWTAuthenticationPolicy",
     "HMACAuthenticationPolicy",
+    "ChallengeAuthenticationPolicy",
     "AuthSuiteSecurityPolicy",
     "Identity",
     "includeme",

@@ -136,10 +136,13 @@ CACHE_SCHEMES = ("memory", "redis", "rediss", "unix")
 # so that parsing settings imports no scheme.
 ENDPOINTS: dict[str, tuple[str, str]] = {
     "hawk_sessions": ("pyramid_authsuite.hawk.views:make_service", "pyramid_authsuite.hawk.policy:HawkAuthenticationPolicy"),
+    "tokens": ("pyramid_authsuite.jwt.views:make_tokens_service", "pyramid_authsuite.jwt.policy:JWTAuthenticationPolicy"),
+    "jwks": ("pyramid_authsuite.jwt.views:make_jwks_service", "pyramid_authsuite.jwt.policy:JWTAuthenticationPolicy"),
+    "challenges": ("pyramid_authsuite.challenge.views:make_service", "pyramid_authsuite.challenge.policy:ChallengeAuthenticationPolicy"),
 }
 KNOWN_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
 # Schemes a caller may use to obtain new credentials (a Hawk session, later a token).
-LOGIN_SCHEMES: tuple[str, ...] = ("basic", "hawk")
+LOGIN_SCHEMES: tuple[str, ...] = ("basic", "hawk", "challenge")
 MIN_SECRET_LENGTH = 32
 
 
@@ -159,7 +162,7 @@ class AuthSuiteSettings:
     retry_after_seconds: int = 5
     trusted_proxies: int = 0
     endpoints: tuple[str, ...] = ()
-    login_schemes: tuple[str, ...] = ("basic", "hawk")
+    login_schemes: tuple[str, ...] = ("basic", "hawk", "challenge")
     cors_origins: tuple[str, ...] = ()
     # None: a random secret is generated into the account store on first use.
     secret: bytes | None = None

@@ -101,7 +101,7 @@ def test_parse_settings_values():
     ("authsuite.accounts_url", "mysql://x", "sqlite:/// or postgresql://"),
     ("authsuite.retry_after_seconds", "soon", "expected a duration"),
     ("authsuite.password_time_cost", "0", "at least 1"),
-    ("authsuite.endpoints", "tokens", "unknown endpoint 'tokens'"),
+    ("authsuite.endpoints", "tokenz", "unknown endpoint 'tokenz'"),
     ("authsuite.login_schemes", "basic digest", "unknown scheme 'digest'"),
     ("authsuite.secret", "too-short", "at least 32 bytes"),
     ("authsuite.secret", "env:AUTHSUITE_SURELY_UNSET_VARIABLE", "is not set"),

@@ -247,7 +247,8 @@ class CommandAdder:
 
 
 # Modules that add their scheme's commands: each has ``register(commands: CommandAdder)``.
-SCHEME_COMMAND_MODULES = ("pyramid_authsuite.scripts.keys", "pyramid_authsuite.hmac.commands")
+SCHEME_COMMAND_MODULES = ("pyramid_authsuite.scripts.keys", "pyramid_authsuite.hmac.commands", "pyramid_authsuite.jwt.commands",
+                          "pyramid_authsuite.challenge.commands")
 
 
 def password_options(sub: argparse.ArgumentParser) -> None:

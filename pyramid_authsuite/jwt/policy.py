@@ -1,0 +1,542 @@
+"""``JWTAuthenticationPolicy``: RFC 6750 bearer tokens (RFC 7519 JWTs) under RFC 8725 rules."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import time
+from typing import Any, NamedTuple
+
+from pyramid_authsuite.accounts import USERID_PATTERN
+from pyramid_authsuite.exceptions import SettingError
+from pyramid_authsuite.identity import Identity
+from pyramid_authsuite.jwt import protocol
+from pyramid_authsuite.jwt.keys import (
+    KeyRing,
+    LocalKey,
+    RemoteKeySet,
+    asymmetric_key,
+    check_algorithm_names,
+    check_jwks_url,
+    parse_keys,
+    secret_key,
+)
+from pyramid_authsuite.jwt.protocol import HMAC_ALGORITHMS, ClaimRules, TokenError
+from pyramid_authsuite.jwt.verified import VerifiedTokenCache, freeze_claims
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict
+from pyramid_authsuite.settings import as_bool, as_duration, as_float, as_int, as_list, as_secret
+
+logger = logging.getLogger(__name__)
+
+# Where a verified token is left for DELETE /tokens/current: (policy, entry).
+TOKEN_KEY = "authsuite.jwt.token"
+# Revoked tokens, by revocation key, in the shared cache until they expire.
+REVOKED_PREFIX = "jwt:revoked:"
+
+DEFAULT_PRINCIPAL_CLAIMS = "role=role roles=role tenant_id=tenant scope=scope"
+MANDATORY_CLAIMS = ("exp", "iat")
+# Our tokens say what they are (RFC 9068 section 2.1, RFC 8725 section 3.11).
+ISSUED_TYP = "at+jwt"
+
+REVOKED = "The access token has been revoked."
+ACCOUNT_UNAVAILABLE = "The account of this access token is disabled or unknown."
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+_AUTH_TYPE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}")  # an RFC 9110 token
+_PREFIX = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
+_PRINCIPAL_VALUE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_MAX_VALUES_PER_CLAIM = 64
+_ACCOUNT_MEMO_LIMIT = 10_000
+_PRINCIPALS_MEMO_LIMIT = 10_000
+
+# The clock, seconds since the epoch (a module attribute so tests can move it).
+_now = time.time
+
+
+class TokenEntry(NamedTuple):
+    """What verifying one token established; shared by every request presenting it.
+
+    ``verdict`` holds the identity; ``expires_at`` is the token's ``exp``;
+    ``revocation_key`` names it in the revocation list (from ``iss`` and
+    ``jti``, or its signed part when it has no ``jti``); ``cache_until`` is
+    when the verified-token cache forgets it. (A named tuple: cheap to build.)
+    """
+
+    verdict: Verdict
+    userid: str
+    expires_at: float
+    revocation_key: str
+    cache_until: float
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def parse_principal_claims(value: Any) -> tuple[tuple[str, str], ...]:
+    """``CLAIM=PREFIX`` entries: a claim's values become ``PREFIX:<value>`` principals.
+
+    Split on the last ``=``, so claim names may hold ``:`` and ``/``
+    (``cognito:groups=group``, ``https://example.com/roles=role``).
+    """
+    mapping = []
+    for entry in as_list("principal_claims", value):
+        claim, sep, prefix = entry.rpartition("=")
+        if not sep or not claim or _PREFIX.fullmatch(prefix) is None:
+            raise SettingError("principal_claims", f"expected CLAIM=PREFIX entries, got {entry!r}")
+        mapping.append((claim, prefix))
+    return tuple(mapping)
+
+
+class JWTAuthenticationPolicy(AuthSuitePolicy):
+    """RFC 6750 bearer JWTs, verified under RFC 8725 rules, with principals from claims.
+
+    Works named in ``multiauth.policy.<name>.use`` (every argument below is
+    parsed from its ini string once, here) and as a Pyramid 2 security-policy
+    citizen through :class:`~pyramid_authsuite.security.AuthSuiteSecurityPolicy`.
+
+    Keys (choose one way; see :mod:`pyramid_authsuite.jwt.keys`):
+
+    ``secret``
+        HMAC secret (``env:NAME``, ``file:PATH`` or literal), at least 32
+        bytes (48 for HS384, 64 for HS512).
+    ``private_key`` / ``public_key``
+        PEM files (or ``env:NAME``); RSA, EC P-256/384/521, Ed25519/Ed448.
+    ``keys``
+        Rotation: ``KID:ALG:SOURCE`` entries, one per line; ``signing_kid``
+        names the signing key (default: the first that can sign).
+    ``jwks_url``
+        An external issuer's JWKS (https, or http to loopback); with
+        ``jwks_cache_seconds`` (300), ``jwks_refetch_seconds`` (30: an unknown
+        ``kid`` refetches at most this often), ``jwks_timeout_seconds`` (5)
+        and ``jwks_max_stale_seconds`` (1 day: how long the last set serves
+        while the issuer is down).
+    (none)
+        Development: HS256 with a key derived from the server secret
+        (``authsuite.secret``, or the one generated into the account store),
+        resolved on first use.
+
+    Verification:
+
+    ``algorithms`` (alias ``algorithm``)
+        The allow-list. Default: HS256 for a secret, the key's own algorithm
+        for a key pair, the keys' algorithms for ``keys``, RS256 for
+        ``jwks_url``. ``none`` is refused, and so is an HMAC algorithm with
+        an asymmetric key.
+    ``issuer``, ``audience``
+        Required ``iss``; accepted ``aud`` values (a list; the first is
+        written into issued tokens). Without ``audience``, a token naming
+        an audience is refused.
+    ``leeway_seconds``
+        Clock skew allowed on ``exp``/``nbf``/``iat``. Default 30, at most 300.
+    ``required_claims``
+        Default ``exp iat sub``; must include ``exp``, ``iat`` and the
+        ``userid_claim``.
+    ``typ``
+        When set, the header ``typ`` every token must carry (``at+jwt``);
+        issued tokens carry it (default: issued tokens say ``at+jwt`` and
+        any ``typ`` is accepted).
+    ``userid_claim``
+        The claim holding the userid. Default ``sub``.
+    ``principal_claims``
+        ``CLAIM=PREFIX`` entries replacing the default
+        ``role=role roles=role tenant_id=tenant scope=scope``; ``scope``
+        strings are split on spaces. ``scheme:jwt`` is always added.
+    ``header`` / ``auth_type``
+        Where the token is: ``Authorization`` / ``Bearer`` (default). With
+        another header, its whole value is the token.
+    ``max_token_bytes``
+        Longer tokens are refused before decoding. Default 8192.
+
+    State:
+
+    ``access_token_ttl_seconds``
+        Lifetime of issued tokens. Default 1h, at most 1 day.
+    ``verified_cache_size`` / ``verified_cache_seconds``
+        The verified-token cache (10 000 entries / 300 s; size 0 turns it off).
+    ``check_account``
+        Refuse tokens whose account is unknown or disabled (default on,
+        off with ``jwks_url``), looked up at most every
+        ``account_check_seconds`` (60; 0 checks on every request): the bound
+        on how long a disabled account's tokens keep working.
+
+    Revocation (``DELETE /tokens/current``) is checked on every request in
+    ``authsuite.cache_url``: share it (Redis) between processes.
+    """
+
+    scheme = "jwt"
+    auth_scheme = "Bearer"
+
+    def __init__(
+        self,
+        realm: str = "authsuite",
+        secret: str | bytes | None = None,
+        private_key: str | None = None,
+        public_key: str | None = None,
+        keys: str | list[str] | None = None,
+        signing_kid: str | None = None,
+        jwks_url: str | None = None,
+        algorithms: str | list[str] | None = None,
+        algorithm: str | None = None,
+        issuer: str | None = None,
+        audience: str | list[str] | None = None,
+        leeway_seconds: int | str = 30,
+        required_claims: str | list[str] = "exp iat sub",
+        typ: str | None = None,
+        userid_claim: str = "sub",
+        principal_claims: str | list[str] = DEFAULT_PRINCIPAL_CLAIMS,
+        header: str = "Authorization",
+        auth_type: str = "Bearer",
+        access_token_ttl_seconds: int | str = 3600,
+        max_token_bytes: int | str = protocol.DEFAULT_MAX_TOKEN_BYTES,
+        verified_cache_size: int | str = 10_000,
+        verified_cache_seconds: int | str = 300,
+        check_account: bool | str | None = None,
+        account_check_seconds: int | str = 60,
+        jwks_cache_seconds: int | str = 300,
+        jwks_refetch_seconds: int | str = 30,
+        jwks_timeout_seconds: float | str = 5,
+        jwks_max_stale_seconds: int | str = 86400,
+    ):
+        super().__init__(realm=realm)
+        allowed = self._parse_algorithms(algorithms, algorithm)
+        self._keyring: KeyRing | None = None
+        self._remote: RemoteKeySet | None = None
+        jwks = self._configure_keys(secret, private_key, public_key, keys, signing_kid, jwks_url, allowed)
+        if jwks is not None:
+            self._remote = RemoteKeySet(
+                jwks,
+                self.algorithms,
+                cache_seconds=as_duration("jwks_cache_seconds", jwks_cache_seconds, minimum=1),
+                refetch_seconds=as_duration("jwks_refetch_seconds", jwks_refetch_seconds, minimum=0),
+                timeout_seconds=as_float("jwks_timeout_seconds", jwks_timeout_seconds, minimum=0.1),
+                max_stale_seconds=as_duration("jwks_max_stale_seconds", jwks_max_stale_seconds, minimum=0),
+            )
+
+        self.issuer = str(issuer).strip() if _given(issuer) else None
+        self.audiences = tuple(as_list("audience", audience)) if _given(audience) else ()
+        self.leeway_seconds = as_duration("leeway_seconds", leeway_seconds, minimum=0, maximum=300)
+        self.userid_claim = str(userid_claim).strip()
+        if not self.userid_claim:
+            raise SettingError("userid_claim", "a claim name is required")
+        required = tuple(as_list("required_claims", required_claims))
+        for name in (*MANDATORY_CLAIMS, self.userid_claim):
+            if name not in required:
+                raise SettingError("required_claims", f"must include exp, iat and {self.userid_claim}")
+        if self.issuer:
+            required += ("iss",)
+        if self.audiences:
+            required += ("aud",)
+        self.typ = str(typ).strip() if _given(typ) else None
+        self.rules = ClaimRules(
+            required=tuple(dict.fromkeys(required)),
+            issuer=self.issuer,
+            audiences=frozenset(self.audiences),
+            leeway=float(self.leeway_seconds),
+            typ=self.typ,
+        )
+        self.principal_claims = parse_principal_claims(principal_claims)
+        self._principal_claim_names = tuple(claim for claim, _ in self.principal_claims)
+        self._invalid_userid = (
+            f"The access token's {self.userid_claim} claim is not a valid user id."
+            if protocol.SAFE_CLAIM_NAME.fullmatch(self.userid_claim)
+            else "The access token's user id is invalid."
+        )
+
+        header = str(header).strip()
+        if _HEADER_NAME.fullmatch(header) is None:
+            raise SettingError("header", "expected an HTTP header name")
+        self.header = header
+        self._environ_header = "HTTP_" + header.upper().replace("-", "_")
+        if header.lower() == "authorization":
+            auth_type = str(auth_type).strip()
+            if _AUTH_TYPE.fullmatch(auth_type) is None:
+                raise SettingError("auth_type", "expected an authentication scheme name such as Bearer")
+            self.auth_scheme = auth_type
+            self._auth_type = auth_type.lower()
+        else:
+            self._auth_type = None
+
+        self.access_token_ttl_seconds = as_duration(
+            "access_token_ttl_seconds", access_token_ttl_seconds, minimum=60, maximum=86400
+        )
+        self.max_token_bytes = as_int("max_token_bytes", max_token_bytes, minimum=256, maximum=65536)
+        self.verified_cache_seconds = as_duration("verified_cache_seconds", verified_cache_seconds, minimum=0)
+        cache_size = as_int("verified_cache_size", verified_cache_size, minimum=0, maximum=10_000_000)
+        self._verified = VerifiedTokenCache(cache_size if self.verified_cache_seconds else 0)
+        self.check_account = (
+            as_bool("check_account", check_account) if _given(check_account) else self._remote is None
+        )
+        self.account_check_seconds = as_duration("account_check_seconds", account_check_seconds, minimum=0, maximum=3600)
+        self._accounts: dict[str, tuple[float, bool]] = {}
+        self._principals_memo: dict[tuple, frozenset[str]] = {}
+        self._refusals: dict[str, Verdict] = {}
+
+    # -- configuration ----------------------------------------------------------
+
+    @staticmethod
+    def _parse_algorithms(algorithms: Any, algorithm: Any) -> tuple[str, ...]:
+        if _given(algorithms) and _given(algorithm):
+            raise SettingError("algorithm", "set algorithms or algorithm, not both")
+        if _given(algorithm):
+            return check_algorithm_names("algorithm", as_list("algorithm", algorithm))
+        if _given(algorithms):
+            names = check_algorithm_names("algorithms", as_list("algorithms", algorithms))
+            if not names:
+                raise SettingError("algorithms", "list at least one algorithm")
+            return names
+        return ()
+
+    def _configure_keys(
+        self,
+        secret: Any,
+        private_key: Any,
+        public_key: Any,
+        keys: Any,
+        signing_kid: Any,
+        jwks_url: Any,
+        allowed: tuple[str, ...],
+    ) -> str | None:
+        """Build the local key ring and set ``self.algorithms``; returns the JWKS URL if that is the way."""
+        ways = [name for name, value in (("secret", secret), ("keys", keys), ("jwks_url", jwks_url)) if _given(value)]
+        if _given(private_key) or _given(public_key):
+            ways.append("private_key/public_key")
+        if len(ways) > 1:
+            raise SettingError(ways[1].split("/")[0], f"configure one of secret, private_key/public_key, keys or jwks_url, not {' and '.join(ways)}")
+        if _given(signing_kid) and not _given(keys):
+            raise SettingError("signing_kid", "only meaningful with keys")
+        if _given(secret):
+            raw = secret if isinstance(secret, bytes) else as_secret("secret", secret)
+            self._keyring = KeyRing([secret_key(raw, allowed)])
+        elif _given(private_key) or _given(public_key):
+            pair = asymmetric_key(
+                str(private_key) if _given(private_key) else None, str(public_key) if _given(public_key) else None, allowed
+            )
+            self._keyring = KeyRing([pair])
+        elif _given(keys):
+            ring = parse_keys(as_list("keys", keys), allowed)
+            self._keyring = KeyRing(ring, str(signing_kid).strip() if _given(signing_kid) else None)
+        elif _given(jwks_url):
+            url = check_jwks_url(str(jwks_url))
+            self.algorithms = allowed or ("RS256",)
+            hmac = [alg for alg in self.algorithms if alg in HMAC_ALGORITHMS]
+            if hmac:
+                raise SettingError("algorithms", f"{hmac[0]} is never accepted from a JWKS (published keys are public keys)")
+            return url
+        elif allowed and allowed != ("HS256",):
+            raise SettingError("algorithms", "without secret, keys or a key pair, the development key is HS256 only")
+        if self._keyring is not None:
+            self.algorithms = tuple(a for a in protocol.SUPPORTED_ALGORITHMS if a in self._keyring.algorithms)
+        else:
+            self.algorithms = ("HS256",)
+        return None
+
+    def _local_keys(self, registry: Any) -> KeyRing:
+        """The configured keys, or the development key, derived from the server secret on first use."""
+        ring = self._keyring
+        if ring is None:
+            from pyramid_authsuite.secret import derived_key
+
+            secret = derived_key(registry, "jwt")
+            ring = self._keyring = KeyRing([LocalKey(None, ("HS256",), secret, secret)])
+            logger.warning(
+                "JWT policy %r has no secret, keys or key pair: it signs HS256 with a key derived from the "
+                "server secret (fine for development; configure a key for production)",
+                getattr(self, "_pyramid_multiauth_name", self.scheme),
+            )
+        return ring
+
+    @property
+    def keyring(self) -> KeyRing | None:
+        """The configured local keys (``None`` before the development key is first used, or with ``jwks_url``)."""
+        return self._keyring
+
+    @property
+    def remote(self) -> RemoteKeySet | None:
+        """The external issuer's key set, when ``jwks_url`` is configured."""
+        return self._remote
+
+    # -- verification -------------------------------------------------------------
+
+    def verify(self, request: Any) -> Verdict:
+        environ = request.environ
+        raw = environ.get(self._environ_header)
+        if raw is None:
+            return NO_CREDENTIALS
+        if self._auth_type is not None:
+            scheme, _, token = raw.partition(" ")
+            if scheme.lower() != self._auth_type:
+                return NO_CREDENTIALS
+            token = token.strip()
+        else:
+            token = raw.strip()
+        if not token:
+            return self._refused(protocol.MALFORMED)
+        if len(token) > self.max_token_bytes:
+            # Before hashing or decoding anything.
+            return self._refused(protocol.TOO_LARGE)
+        now = _now()
+        digest = hashlib.sha256(token.encode("latin-1", "replace")).digest()
+        entry = self._verified.get(digest, now)
+        if entry is None:
+            try:
+                entry = self._verify_token(token, request.registry, now)
+            except TokenError as error:
+                return self._refused(error.description)
+            self._verified.put(digest, entry, now)
+        registry = request.registry
+        if registry.authsuite_cache.get(REVOKED_PREFIX + entry.revocation_key) is not None:
+            return self._refused(REVOKED)
+        if self.check_account and not self._account_usable(registry, entry.userid, now):
+            return self._refused(ACCOUNT_UNAVAILABLE)
+        environ[TOKEN_KEY] = (self, entry)
+        return entry.verdict
+
+    def _verify_token(self, token: str, registry: Any, now: float) -> TokenEntry:
+        find = self._remote.find if self._remote is not None else self._local_keys(registry).find
+        verified = protocol.verify_token(token, find, self.algorithms, self.rules, now, max_bytes=self.max_token_bytes)
+        claims = verified.claims
+        userid = claims.get(self.userid_claim)
+        if not isinstance(userid, str) or not 0 < len(userid) <= 256 or not userid.isprintable():
+            raise TokenError(self._invalid_userid)
+        principals = self._principals(claims)
+        identity = Identity(userid, self.scheme, principals, freeze_claims(claims))
+        jti = claims.get("jti")
+        if jti:
+            # surrogatepass: JSON may carry lone surrogates; they must not make this raise.
+            revocation_key = hashlib.sha256(f"{claims.get('iss') or ''}\x00{jti}".encode("utf-8", "surrogatepass")).hexdigest()
+        else:
+            revocation_key = hashlib.sha256(verified.signing_input.encode("ascii")).hexdigest()
+        expires_at = float(claims["exp"])
+        return TokenEntry(
+            verdict=Verdict(identity=identity),
+            userid=userid,
+            expires_at=expires_at,
+            revocation_key=revocation_key,
+            cache_until=min(expires_at, now + self.verified_cache_seconds),
+        )
+
+    def _principals(self, claims: dict[str, Any]) -> frozenset[str]:
+        """``PREFIX:<value>`` for each mapped claim, plus ``scheme:jwt``; memoized by the claims' values.
+
+        Most tokens of a deployment carry one of a few role/tenant/scope
+        combinations: those values (made hashable) key a bounded memo, so the
+        principals are built once per combination.
+        """
+        # Each value with its type (True and 1 are equal keys, not equal
+        # principals); arrays as tuples of the same; objects make the key
+        # unhashable, and such tokens are not memoized.
+        try:
+            key = tuple([
+                (list, *[(type(item), item) for item in value]) if type(value) is list else (type(value), value)
+                for value in map(claims.get, self._principal_claim_names)
+            ])
+            memo = self._principals_memo.get(key)
+        except TypeError:
+            key, memo = None, None
+        if memo is None:
+            memo = self._build_principals(claims)
+            if key is not None:
+                if len(self._principals_memo) >= _PRINCIPALS_MEMO_LIMIT:
+                    self._principals_memo.clear()
+                self._principals_memo[key] = memo
+        return memo
+
+    def _build_principals(self, claims: dict[str, Any]) -> frozenset[str]:
+        principals = {"scheme:jwt"}
+        for claim, prefix in self.principal_claims:
+            value = claims.get(claim)
+            if isinstance(value, str):
+                values: Any = value.split() if prefix == "scope" else (value,)
+            elif isinstance(value, list):
+                values = value
+            elif isinstance(value, int) and not isinstance(value, bool):
+                values = (value,)
+            else:
+                continue
+            for item in values[:_MAX_VALUES_PER_CLAIM]:
+                if isinstance(item, int) and not isinstance(item, bool):
+                    item = str(item)
+                if isinstance(item, str) and _PRINCIPAL_VALUE.fullmatch(item):
+                    principals.add(f"{prefix}:{item}")
+        return frozenset(principals)
+
+    def _account_usable(self, registry: Any, userid: str, now: float) -> bool:
+        memo = self._accounts.get(userid)
+        if memo is not None and now < memo[0]:
+            return memo[1]
+        usable = False
+        if USERID_PATTERN.fullmatch(userid):
+            account = registry.authsuite_accounts.get(userid)
+            usable = account is not None and not account.disabled
+        if len(self._accounts) >= _ACCOUNT_MEMO_LIMIT:
+            self._accounts.clear()
+        self._accounts[userid] = (now + self.account_check_seconds, usable)
+        return usable
+
+    def _refused(self, description: str) -> Verdict:
+        verdict = self._refusals.get(description)
+        if verdict is None:
+            logger.debug("JWT refused: %s", description)
+            verdict = Verdict(
+                refusal=Refusal(
+                    code="invalid_token",
+                    detail=description,
+                    challenge_params=(("error", "invalid_token"), ("error_description", description)),
+                )
+            )
+            if len(self._refusals) < 100:
+                self._refusals[description] = verdict
+        return verdict
+
+    # -- issuing and revoking ------------------------------------------------------------
+
+    def can_issue(self, registry: Any) -> bool:
+        """Whether this policy holds a key to sign tokens with."""
+        if self._remote is not None:
+            return False
+        return self._local_keys(registry).signing is not None
+
+    def issue_token(self, registry: Any, account: Any, ttl: int | None = None) -> dict[str, Any]:
+        """Sign an access token for ``account``; the RFC 6749 section 5.1 response body.
+
+        Claims: ``sub``, ``iat``, ``exp``, ``jti``, ``iss`` and ``aud`` when
+        configured, and the account's ``roles``, ``tenant_id`` and ``email``.
+        """
+        import jwt
+
+        signing = self._local_keys(registry).signing if self._remote is None else None
+        if signing is None:
+            raise ValueError("this JWT policy has no key to sign tokens with")
+        ttl = self.access_token_ttl_seconds if ttl is None else int(ttl)
+        now = int(_now())
+        claims: dict[str, Any] = {"sub": account.userid, "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
+        claims[self.userid_claim] = account.userid
+        if self.issuer:
+            claims["iss"] = self.issuer
+        if self.audiences:
+            claims["aud"] = self.audiences[0]
+        if account.roles:
+            claims["roles"] = list(account.roles)
+        if account.tenant:
+            claims["tenant_id"] = account.tenant
+        if account.email:
+            claims["email"] = account.email
+        headers = {"typ": self.typ or ISSUED_TYP}
+        if signing.kid is not None:
+            headers["kid"] = signing.kid
+        token = jwt.encode(claims, signing.signing_key, algorithm=signing.algorithms[0], headers=headers)
+        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+
+    def revoke(self, registry: Any, entry: TokenEntry) -> None:
+        """Put a verified token on the revocation list until it would expire anyway."""
+        ttl = max(1.0, entry.expires_at + self.leeway_seconds - _now() + 1)
+        registry.authsuite_cache.set(REVOKED_PREFIX + entry.revocation_key, 1, ttl)
+
+    def public_jwks(self) -> list[dict[str, Any]]:
+        """The public verification keys of this policy as JWKs (none for secrets or a remote issuer)."""
+        if self._keyring is None:
+            return []
+        return self._keyring.public_jwks()
+

@@ -1,0 +1,409 @@
+"""Compact JWS / JWT verification with the rules of RFC 8725 (JWT Best Current Practices).
+
+Pure functions and small value classes, no Pyramid: the policy calls
+:func:`verify_token`, the tests call it with the RFCs' own vectors.
+
+The cryptography is PyJWT's (its ``Algorithm`` objects, on ``cryptography``);
+what is ours is the order and strictness of the checks:
+
+1. size first: a token longer than the limit is refused before any decoding;
+2. syntax: exactly three base64url segments (RFC 7515 section 7.1), five
+   (a JWE) is refused by name;
+3. the protected header: a JSON object whose ``alg`` is in the allow-list
+   and never ``none`` (RFC 8725 section 3.1), with no ``crit``, ``b64`` or
+   ``zip`` (extensions we do not implement must be refused, RFC 7515
+   section 4.1.11), ``typ`` as required (RFC 8725 section 3.11);
+   ``jku``, ``x5u``, ``jwk`` and ``x5c`` are ignored: keys come from the
+   configuration only, never from the token;
+4. the key chosen by ``kid`` from the configured keys only, and the
+   token's ``alg`` must be one that key is bound to (so a public key is
+   never used as an HMAC secret, RFC 8725 section 2.1);
+5. the signature, then the claims (RFC 7519 section 4.1) against ``now``.
+
+Every failure raises :class:`TokenError` whose ``description`` is a fixed
+sentence, safe to send in ``error_description`` (RFC 6750 section 3): it
+never echoes the token nor any part of it.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
+
+from jwt.algorithms import get_default_algorithms
+
+# The algorithms this library accepts (RFC 7518 section 3.1, RFC 8037 section 3.1).
+# ES256K and the ES521 alias PyJWT also knows are left out on purpose.
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+EC_ALGORITHMS = ("ES256", "ES384", "ES512")
+OKP_ALGORITHMS = ("EdDSA",)
+SUPPORTED_ALGORITHMS = HMAC_ALGORITHMS + RSA_ALGORITHMS + EC_ALGORITHMS + OKP_ALGORITHMS
+ALGORITHMS = {name: algorithm for name, algorithm in get_default_algorithms().items() if name in SUPPORTED_ALGORITHMS}
+
+# RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+# HMAC verification precomputes the keyed inner and outer hash states once per
+# key (RFC 2104 section 2, as the standard library's hmac module does inside)
+# and copies them per token: a third of the cost of hmac.digest, which sets
+# up the key on every call. Results are compared in constant time. Signing,
+# and every other algorithm, is PyJWT's.
+_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+DEFAULT_MAX_TOKEN_BYTES = 8192
+MAX_KID_LENGTH = 256
+
+# The characters of a compact JWS: the base64url alphabet and the dots.
+_JWS_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+# Claim names we may name in a description: no quotes, backslashes or controls.
+SAFE_CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/+-]{1,64}")
+# Header parameters we refuse: extensions we do not implement (RFC 7515
+# 4.1.11 says an unknown "crit" must be refused), the unencoded payload
+# option (RFC 7797) and compression, which is a JWE parameter and a zip bomb.
+_REFUSED_HEADERS = ("crit", "b64", "zip")
+# Decoded headers by their base64url segment: every token signed by one key
+# has the same header, so it is decoded once. Bounded; only valid JSON objects.
+_HEADERS: dict[str, dict[str, Any]] = {}
+_HEADERS_LIMIT = 256
+_JSON = json.JSONDecoder()
+
+
+class TokenError(Exception):
+    """A token was refused. ``description`` is a fixed sentence (RFC 6750 ``error_description``)."""
+
+    def __init__(self, description: str):
+        super().__init__(description)
+        self.description = description
+
+
+MALFORMED = "The access token is malformed."
+TOO_LARGE = "The access token is too large."
+ENCRYPTED = "Encrypted tokens (JWE) are not accepted."
+ALG_NONE = "Unsigned tokens (alg none) are never accepted."
+ALG_REFUSED = "The access token algorithm is not accepted."
+UNSUPPORTED_HEADER = "The access token uses a header parameter that is not supported."
+WRONG_TYPE = "The access token type is not accepted."
+UNKNOWN_KEY = "The access token names an unknown key."
+BAD_SIGNATURE = "The access token signature is invalid."
+EXPIRED = "The access token has expired."
+NOT_YET_VALID = "The access token is not valid yet."
+ISSUED_IN_FUTURE = "The access token was issued in the future."
+WRONG_ISSUER = "The access token issuer is not accepted."
+WRONG_AUDIENCE = "The access token audience is not accepted."
+
+
+class HMACState:
+    """The keyed inner and outer hash states of HMAC (RFC 2104) for one key and hash."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes, hash_constructor: Callable[..., Any]):
+        block_size = hash_constructor().block_size
+        if len(key) > block_size:
+            key = hash_constructor(key).digest()
+        key = key.ljust(block_size, b"\0")
+        self._inner = hash_constructor(bytes(byte ^ 0x36 for byte in key))
+        self._outer = hash_constructor(bytes(byte ^ 0x5C for byte in key))
+
+    def mac(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    """A key a token may be verified with.
+
+    ``kid``
+        Its key id, or ``None`` for the key that verifies tokens without one.
+    ``algorithms``
+        The algorithms this key is bound to (RFC 8725 section 3.1: one key,
+        one kind of algorithm). A token whose ``alg`` is not among them is
+        refused before the key is used.
+    ``key``
+        What PyJWT's algorithm verifies with: the secret's bytes for HMAC,
+        a ``cryptography`` public key object otherwise.
+    """
+
+    kid: str | None
+    algorithms: frozenset[str]
+    key: Any = field(repr=False)
+
+    def __post_init__(self) -> None:
+        hmac_states = {}
+        if isinstance(self.key, bytes):
+            for alg in self.algorithms:
+                if alg in _HMAC_HASHES:
+                    hmac_states[alg] = HMACState(self.key, _HMAC_HASHES[alg])
+        object.__setattr__(self, "_hmac", hmac_states)
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """What the claims of a token must satisfy (RFC 7519 section 4.1).
+
+    ``required``
+        Claim names that must be present and not null.
+    ``issuer``
+        When set, ``iss`` must be this string.
+    ``audiences``
+        When set, ``aud`` (a string or a list) must name one of them; when
+        empty, a token that names any audience is refused (RFC 7519 4.1.3:
+        a recipient that does not identify itself with the value rejects it).
+    ``leeway``
+        Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+    ``typ``
+        When set, the header's ``typ`` must be this media type (compared
+        without case and without an ``application/`` prefix, RFC 7515 4.1.9).
+    """
+
+    required: tuple[str, ...] = ("exp", "iat", "sub")
+    issuer: str | None = None
+    audiences: frozenset[str] = frozenset()
+    leeway: float = 0.0
+    typ: str | None = None
+
+
+class VerifiedToken(NamedTuple):
+    """A token whose signature and claims were verified.
+
+    ``signing_input`` is ``header.payload``: unlike the whole token it cannot
+    be changed without the key (an ECDSA signature can be rewritten into
+    another valid one, a base64url signature can be spelled several ways),
+    so its digest names the token for revocation when there is no ``jti``.
+    (A named tuple: built once per verification, on the hot path.)
+    """
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    kid: str | None
+    algorithm: str
+    signing_input: str
+
+
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode one base64url segment without padding (RFC 7515 section 2); ``ValueError`` if invalid.
+
+    Callers check the alphabet first (the token's regular expression): the
+    decoder below would skip characters outside it.
+    """
+    if len(segment) % 4 == 1:
+        raise ValueError("impossible base64url length")
+    try:
+        return binascii.a2b_base64(segment.encode("ascii").translate(_FROM_URLSAFE) + b"=" * (-len(segment) % 4))
+    except (binascii.Error, UnicodeEncodeError):
+        raise ValueError("invalid base64url") from None
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def normalize_typ(value: str) -> str:
+    """RFC 7515 4.1.9: ``application/`` may be omitted from ``typ``; compare without case."""
+    value = value.strip().lower()
+    return value[len("application/"):] if value.startswith("application/") else value
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    """A JSON object in strict UTF-8 (RFC 8259 section 8.1), or ``TokenError``."""
+    try:
+        value = _JSON.decode(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise TokenError(MALFORMED) from None
+    if not isinstance(value, dict):
+        raise TokenError(MALFORMED)
+    return value
+
+
+def parse_token(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> tuple[dict[str, Any], str, str, bytes]:
+    """Split and decode a compact JWS without verifying it.
+
+    Returns ``(header, signing_input, payload_segment, signature)``. The size
+    is checked before anything else is looked at, then the syntax, so a
+    hostile token costs one comparison or one regular expression.
+    """
+    if len(token) > max_bytes:
+        raise TokenError(TOO_LARGE)
+    # Only the alphabet and dots (deleting them must leave nothing: one C
+    # loop, cheaper than a regular expression), then exactly three segments,
+    # none empty: the signature of alg "none" is.
+    if not token.isascii() or token.encode("ascii").translate(None, _JWS_CHARACTERS):
+        raise TokenError(MALFORMED)
+    dots = token.count(".")
+    if dots != 2:
+        raise TokenError(ENCRYPTED if dots == 4 else MALFORMED)
+    signing_input, _, signature_segment = token.rpartition(".")
+    header_segment, _, payload_segment = signing_input.partition(".")
+    if not (header_segment and payload_segment and signature_segment):
+        raise TokenError(MALFORMED)
+    try:
+        # Not required to be the canonical encoding: nothing is keyed on the
+        # signature's spelling (revocation uses the signed part or jti).
+        signature = b64url_decode(signature_segment)
+    except ValueError:
+        raise TokenError(MALFORMED) from None
+    header = _HEADERS.get(header_segment)
+    if header is None:
+        try:
+            header = _json_object(b64url_decode(header_segment))
+        except ValueError:
+            raise TokenError(MALFORMED) from None
+        if len(_HEADERS) >= _HEADERS_LIMIT:
+            _HEADERS.clear()
+        _HEADERS[header_segment] = header
+    return header, signing_input, payload_segment, signature
+
+
+def check_header(header: Mapping[str, Any], allowed_algorithms: Iterable[str], typ: str | None) -> tuple[str, str | None]:
+    """RFC 8725 checks on the protected header; returns ``(alg, kid)``."""
+    alg = header.get("alg")
+    if not isinstance(alg, str):
+        raise TokenError(MALFORMED)
+    if alg.lower() == "none":
+        raise TokenError(ALG_NONE)
+    if alg not in allowed_algorithms:
+        raise TokenError(ALG_REFUSED)
+    for name in _REFUSED_HEADERS:
+        if name in header:
+            raise TokenError(UNSUPPORTED_HEADER)
+    kid = header.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH):
+        raise TokenError(UNKNOWN_KEY)
+    if typ is not None:
+        token_typ = header.get("typ")
+        if not isinstance(token_typ, str) or normalize_typ(token_typ) != normalize_typ(typ):
+            raise TokenError(WRONG_TYPE)
+    return alg, kid
+
+
+def verify_signature(signing_input: str, signature: bytes, alg: str, key: VerificationKey) -> None:
+    """Verify with ``key`` if ``alg`` is one it is bound to; ``TokenError`` otherwise."""
+    if alg not in key.algorithms:
+        raise TokenError(ALG_REFUSED)
+    message = signing_input.encode("ascii")
+    hmac_state = key._hmac.get(alg)  # type: ignore[attr-defined]
+    if hmac_state is not None:
+        valid = hmac.compare_digest(hmac_state.mac(message), signature)
+    else:
+        valid = ALGORITHMS[alg].verify(message, key.key, signature)
+    if not valid:
+        raise TokenError(BAD_SIGNATURE)
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    """RFC 7519 section 2 NumericDate: a JSON number (not a boolean), finite."""
+    value = claims.get(name)
+    if value is None or type(value) is int:
+        return value
+    if type(value) is not float or not math.isfinite(value):
+        raise TokenError(f"The access token has a malformed {name} claim.")
+    return value
+
+
+def missing_claim(name: str) -> str:
+    if SAFE_CLAIM_NAME.fullmatch(name):
+        return f"The access token lacks the required {name} claim."
+    return "The access token lacks a required claim."
+
+
+def validate_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> None:
+    """RFC 7519 section 4.1 checks against ``now`` (seconds since the epoch)."""
+    get = claims.get
+    for name in rules.required:
+        if get(name) is None:
+            raise TokenError(missing_claim(name))
+    leeway = rules.leeway
+    # NumericDate (RFC 7519 section 2): a JSON number, not a boolean, finite.
+    # Integers, the usual case, are checked inline; the rest by _numeric_date.
+    exp, nbf, iat = get("exp"), get("nbf"), get("iat")
+    if exp is not None:
+        if type(exp) is not int:
+            exp = _numeric_date(claims, "exp")
+        if now >= exp + leeway:
+            raise TokenError(EXPIRED)
+    if nbf is not None:
+        if type(nbf) is not int:
+            nbf = _numeric_date(claims, "nbf")
+        if now + leeway < nbf:
+            raise TokenError(NOT_YET_VALID)
+    if iat is not None:
+        if type(iat) is not int:
+            iat = _numeric_date(claims, "iat")
+        if iat > now + leeway:
+            raise TokenError(ISSUED_IN_FUTURE)
+    if rules.issuer is not None and claims.get("iss") != rules.issuer:
+        raise TokenError(WRONG_ISSUER)
+    aud = get("aud")
+    if rules.audiences:
+        values = [aud] if isinstance(aud, str) else aud
+        if not isinstance(values, list) or not any(isinstance(v, str) and v in rules.audiences for v in values):
+            raise TokenError(WRONG_AUDIENCE)
+    elif aud is not None:
+        raise TokenError(WRONG_AUDIENCE)
+    for name in ("sub", "jti", "iss"):
+        value = get(name)
+        if value is not None and type(value) is not str:
+            raise TokenError(f"The access token has a malformed {name} claim.")
+
+
+def verify_token(
+    token: str,
+    find_key: Callable[[str | None], VerificationKey],
+    allowed_algorithms: Iterable[str],
+    rules: ClaimRules,
+    now: float,
+    *,
+    max_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+) -> VerifiedToken:
+    """Verify a compact JWT: size, syntax, header, key by ``kid``, signature, claims.
+
+    ``find_key(kid)`` returns the configured key for a ``kid`` (``None``
+    when the token has none) or raises :class:`TokenError`; it is only
+    ever given the ``kid``, never a URL or key from the token.
+    """
+    header, signing_input, payload_segment, signature = parse_token(token, max_bytes=max_bytes)
+    alg, kid = check_header(header, allowed_algorithms, rules.typ)
+    key = find_key(kid)
+    verify_signature(signing_input, signature, alg, key)
+    try:
+        payload = b64url_decode(payload_segment)
+    except ValueError:
+        raise TokenError(MALFORMED) from None
+    claims = _json_object(payload)
+    validate_claims(claims, rules, now)
+    return VerifiedToken(header, claims, kid, alg, signing_input)
+
+
+def verify_jws(token: str, key: VerificationKey, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> tuple[dict[str, Any], bytes]:
+    """Verify a compact JWS whose payload need not be JSON; returns ``(header, payload)``.
+
+    For the RFCs' signature vectors (RFC 8037 A.4 signs a plain sentence).
+    The header rules are those of :func:`verify_token`.
+    """
+    header, signing_input, payload_segment, signature = parse_token(token, max_bytes=max_bytes)
+    alg, _ = check_header(header, key.algorithms, None)
+    verify_signature(signing_input, signature, alg, key)
+    try:
+        return header, b64url_decode(payload_segment)
+    except ValueError:
+        raise TokenError(MALFORMED) from None
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url) of a public JWK: its default ``kid``."""
+    required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}[jwk["kty"]]
+    canonical = json.dumps({name: jwk[name] for name in required}, sort_keys=True, separators=(",", ":"))
+    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())

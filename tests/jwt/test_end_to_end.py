@@ -1,0 +1,120 @@
+"""JWT over real processes: the ``authsuite`` CLI, two pserve processes, HTTP with ``requests``.
+
+Redis + PostgreSQL; no JWT key in the ini, so both processes derive the
+development key from the server secret they share through PostgreSQL.
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import jwt
+import pytest
+import requests
+
+from tests.conftest import free_port
+from tests.test_end_to_end import PASSWORD, _script
+
+
+class JWTServers:
+    def __init__(self, tmp_path, redis_url: str, postgres_url: str):
+        self.ini = tmp_path / "jwt-e2e.ini"
+        self.ini.write_text(f"""\
+[app:main]
+use = egg:pyramid_authsuite#demo
+pyramid.includes = pyramid_authsuite
+authsuite.cache_url = {redis_url}
+authsuite.cache_prefix = jwt-e2e:
+authsuite.accounts_url = {postgres_url.replace('%', '%%')}
+authsuite.endpoints = tokens jwks
+authsuite.password_time_cost = 1
+authsuite.password_memory_cost = 8
+multiauth.policies = jwt basic
+multiauth.policy.jwt.use = pyramid_authsuite.JWTAuthenticationPolicy
+multiauth.policy.jwt.issuer = https://e2e.example
+multiauth.policy.jwt.typ = at+jwt
+multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
+
+[server:main]
+use = egg:waitress#main
+listen = 127.0.0.1:%(http_port)s
+""")
+        self.processes: list[subprocess.Popen] = []
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([_script("authsuite"), *args[:1], "--ini", str(self.ini), *args[1:]],
+                              input=stdin, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def start(self) -> str:
+        port = free_port()
+        server = subprocess.Popen([_script("pserve"), str(self.ini), f"http_port={port}"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.processes.append(server)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(base + "/", timeout=1)
+                return base
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError("pserve did not start: " + server.stdout.read().decode(errors="replace"))
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for server in self.processes:
+            server.terminate()
+        for server in self.processes:
+            server.wait(timeout=10)
+
+
+@pytest.fixture
+def servers(tmp_path, redis_client, redis_url, clean_postgres_url):
+    servers = JWTServers(tmp_path, redis_url, clean_postgres_url)
+    servers.cli("create-user", "-u", "alice", "--password-stdin", "--role", "admin", "--tenant", "acme", stdin=PASSWORD + "\n")
+    yield servers
+    servers.stop()
+
+
+def test_tokens_flow_and_revocation_across_two_processes(servers):
+    first, second = servers.start(), servers.start()
+    login = requests.post(first + "/tokens", auth=("alice", PASSWORD), timeout=10)
+    assert login.status_code == 200 and login.headers["Cache-Control"] == "no-store"
+    body = login.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    assert jwt.get_unverified_header(body["access_token"])["typ"] == "at+jwt"
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+
+    for base in (first, second):
+        whoami = requests.get(base + "/whoami", headers=bearer, timeout=10)
+        assert whoami.status_code == 200
+        assert whoami.json()["userid"] == "alice" and whoami.json()["claims"]["iss"] == "https://e2e.example"
+        assert {"role:admin", "tenant:acme", "scheme:jwt"} <= set(whoami.json()["principals"])
+        assert requests.get(base + "/admin", headers=bearer, timeout=10).status_code == 200
+
+    assert requests.delete(first + "/tokens/current", headers=bearer, timeout=10).status_code == 204
+    revoked = requests.get(second + "/whoami", headers=bearer, timeout=10)
+    assert revoked.status_code == 401
+    assert revoked.headers["Content-Type"] == "application/problem+json"
+    assert 'error="invalid_token"' in revoked.headers["WWW-Authenticate"]
+    assert 'error_description="The access token has been revoked."' in revoked.headers["WWW-Authenticate"]
+    assert body["access_token"] not in revoked.text
+
+    anonymous = requests.get(second + "/whoami", timeout=10)
+    assert anonymous.status_code == 401 and 'Bearer realm="authsuite"' in anonymous.headers["WWW-Authenticate"]
+
+
+def test_cli_token_works_on_the_server(servers):
+    base = servers.start()
+    token = servers.cli("issue-token", "-u", "alice", "--ttl", "300")
+    whoami = requests.get(base + "/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert whoami.status_code == 200 and whoami.json()["claims"]["exp"] - whoami.json()["claims"]["iat"] == 300
+    servers.cli("disable-user", "-u", "alice")
+    # A process that has not checked the account yet refuses the token at once
+    # (one that has, within account_check_seconds: 60 by default).
+    fresh = servers.start()
+    refused = requests.get(fresh + "/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert refused.status_code == 401
+    assert "disabled or unknown" in refused.json()["detail"]
