@@ -118,6 +118,19 @@ def clean_postgres_url(postgres_schema_url):
     drop_account_tables(postgres_schema_url)
 
 
+@pytest.fixture(params=["memory-sqlite", "redis-postgresql"])
+def backends(request, tmp_path):
+    """Settings for each backend pair a test must pass on: memory + SQLite (the
+    defaults) and Redis + PostgreSQL (production), each clean."""
+    if request.param == "memory-sqlite":
+        return {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{tmp_path}/a.sqlite"}
+    request.getfixturevalue("redis_client")
+    return {
+        "authsuite.cache_url": request.getfixturevalue("redis_url"),
+        "authsuite.accounts_url": request.getfixturevalue("clean_postgres_url"),
+    }
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -7,28 +7,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
-import time
 
 import pytest
 import requests
 from requests_hawk import HawkAuth
 
-from tests.conftest import free_port
+from tests.servers import PserveServers, script as _script
 
 PASSWORD = "correct horse battery"
 HMAC_SECRET = b"end-to-end-billing-secret-0123456789abcdef"
 
 
-def _script(name: str) -> str:
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    if not os.path.exists(path):
-        pytest.skip(f"{name} is not installed next to this Python (pip install -e .)")
-    return path
-
-
-class Servers:
+class Servers(PserveServers):
     """Writes one ini (Redis + PostgreSQL), creates users with the CLI, starts pserve processes."""
 
     def __init__(self, tmp_path, redis_url: str, postgres_url: str):
@@ -52,7 +43,7 @@ multiauth.policy.basic.max_failed_attempts = 3
 use = egg:waitress#main
 listen = 127.0.0.1:%(http_port)s
 """)
-        self.processes: list[subprocess.Popen] = []
+        super().__init__(self.ini)
 
     def create_user(self, userid: str, *extra: str) -> None:
         created = subprocess.run(
@@ -61,27 +52,6 @@ listen = 127.0.0.1:%(http_port)s
         )
         assert created.returncode == 0, created.stderr
 
-    def start(self) -> str:
-        port = free_port()
-        server = subprocess.Popen([_script("pserve"), str(self.ini), f"http_port={port}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.processes.append(server)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(base + "/", timeout=1)
-                return base
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("pserve did not start: " + server.stdout.read().decode(errors="replace"))
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        for server in self.processes:
-            server.terminate()
-        for server in self.processes:
-            server.wait(timeout=10)
 
 
 @pytest.fixture

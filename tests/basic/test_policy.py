@@ -11,19 +11,9 @@ from tests.apps import basic, make_demo, registry
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(params=["memory-sqlite", "redis-postgresql"])
-def backend_settings(request, tmp_path):
-    if request.param == "memory-sqlite":
-        return {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{tmp_path}/accounts.sqlite"}
-    request.getfixturevalue("redis_client")  # flushes the test DB before and after
-    redis_url = request.getfixturevalue("redis_url")
-    postgres_url = request.getfixturevalue("clean_postgres_url")
-    return {"authsuite.cache_url": redis_url, "authsuite.accounts_url": postgres_url}
-
-
 @pytest.fixture
-def app(backend_settings):
-    app = make_demo(backend_settings)
+def app(backends):
+    app = make_demo(backends)
     store = registry(app).authsuite_accounts
     store.create("alice", PASSWORD, roles=["admin"], tenant="acme", email="alice@example.com")
     store.create("bob", PASSWORD, roles=["reader"])
@@ -138,8 +128,8 @@ def test_one_address_guessing_many_userids_is_limited(app):
     app.get("/whoami", headers={**basic("bob", PASSWORD), "X-Forwarded-For": "203.0.113.7"}, status=429)
 
 
-def test_trusted_proxies_reads_x_forwarded_for(backend_settings):
-    app = make_demo({**backend_settings, "authsuite.trusted_proxies": "1"})
+def test_trusted_proxies_reads_x_forwarded_for(backends):
+    app = make_demo({**backends, "authsuite.trusted_proxies": "1"})
     registry(app).authsuite_accounts.create("carol", PASSWORD)
     for number in range(20):
         app.get("/whoami", headers={**basic(f"user{number}", "wrong-password"), "X-Forwarded-For": "203.0.113.7"}, status=401)

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 
 import pytest
 import requests
@@ -18,11 +17,10 @@ from requests_hawk import HawkAuth
 
 from pyramid_authsuite.challenge.client import ChallengeAuth, ChallengeRequestError
 from tests.challenge.helpers import PASSWORD, independent_answer, private_pem, public_pem
-from tests.conftest import free_port
-from tests.test_end_to_end import _script
+from tests.servers import PserveServers, script as _script
 
 
-class Servers:
+class Servers(PserveServers):
     """One ini (Redis + PostgreSQL, challenge + hawk + basic), the CLI, and pserve processes."""
 
     def __init__(self, tmp_path, redis_url: str, postgres_url: str):
@@ -46,7 +44,7 @@ multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
 use = egg:waitress#main
 listen = 127.0.0.1:%(http_port)s
 """)
-        self.processes: list[subprocess.Popen] = []
+        super().__init__(self.ini)
 
     def cli(self, *argv: str, stdin: str | None = None, env: dict | None = None) -> str:
         done = subprocess.run([_script("authsuite"), *argv], input=stdin, capture_output=True, text=True, timeout=60,
@@ -54,27 +52,6 @@ listen = 127.0.0.1:%(http_port)s
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start(self) -> str:
-        port = free_port()
-        server = subprocess.Popen([_script("pserve"), str(self.ini), f"http_port={port}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.processes.append(server)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(base + "/", timeout=1)
-                return base
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("pserve did not start: " + server.stdout.read().decode(errors="replace"))
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        for server in self.processes:
-            server.terminate()
-        for server in self.processes:
-            server.wait(timeout=10)
 
 
 @pytest.fixture

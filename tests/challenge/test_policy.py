@@ -45,17 +45,6 @@ def client_keys():
     return {"alice": new_keys(), "bob": new_keys()}
 
 
-@pytest.fixture(params=["memory-sqlite", "redis-postgresql"])
-def backends(request, tmp_path):
-    if request.param == "memory-sqlite":
-        return {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{tmp_path}/a.sqlite"}
-    request.getfixturevalue("redis_client")
-    return {
-        "authsuite.cache_url": request.getfixturevalue("redis_url"),
-        "authsuite.accounts_url": request.getfixturevalue("clean_postgres_url"),
-    }
-
-
 def build(backends, client_keys, **extra):
     app = make_demo({**backends, **SETTINGS, **extra})
     store = registry(app).authsuite_accounts

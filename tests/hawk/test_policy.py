@@ -31,17 +31,6 @@ HAWK_SETTINGS = {
 }
 
 
-@pytest.fixture(params=["memory-sqlite", "redis-postgresql"])
-def backends(request, tmp_path):
-    if request.param == "memory-sqlite":
-        return {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{tmp_path}/a.sqlite"}
-    request.getfixturevalue("redis_client")
-    return {
-        "authsuite.cache_url": request.getfixturevalue("redis_url"),
-        "authsuite.accounts_url": request.getfixturevalue("clean_postgres_url"),
-    }
-
-
 @pytest.fixture
 def app(backends):
     app = make_demo({**backends, **HAWK_SETTINGS})

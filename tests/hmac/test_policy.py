@@ -46,17 +46,6 @@ def keys_setting(tmp_path, monkeypatch, reports_key):
             f"reports:ed25519:file:{public} audit:hmac-sha256:env:TEST_KEY_AUDIT")
 
 
-@pytest.fixture(params=["memory-sqlite", "redis-postgresql"])
-def backends(request, tmp_path):
-    if request.param == "memory-sqlite":
-        return {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{tmp_path}/a.sqlite"}
-    request.getfixturevalue("redis_client")
-    return {
-        "authsuite.cache_url": request.getfixturevalue("redis_url"),
-        "authsuite.accounts_url": request.getfixturevalue("clean_postgres_url"),
-    }
-
-
 def hmac_settings(keys: str, **extra: str) -> dict:
     settings = {
         "multiauth.policies": "hmac basic",

@@ -6,17 +6,16 @@ development key from the server secret they share through PostgreSQL.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import jwt
 import pytest
 import requests
 
-from tests.conftest import free_port
-from tests.test_end_to_end import PASSWORD, _script
+from tests.servers import PserveServers, script as _script
+from tests.test_end_to_end import PASSWORD
 
 
-class JWTServers:
+class JWTServers(PserveServers):
     def __init__(self, tmp_path, redis_url: str, postgres_url: str):
         self.ini = tmp_path / "jwt-e2e.ini"
         self.ini.write_text(f"""\
@@ -39,7 +38,7 @@ multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
 use = egg:waitress#main
 listen = 127.0.0.1:%(http_port)s
 """)
-        self.processes: list[subprocess.Popen] = []
+        super().__init__(self.ini)
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run([_script("authsuite"), *args[:1], "--ini", str(self.ini), *args[1:]],
@@ -47,27 +46,6 @@ listen = 127.0.0.1:%(http_port)s
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    def start(self) -> str:
-        port = free_port()
-        server = subprocess.Popen([_script("pserve"), str(self.ini), f"http_port={port}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.processes.append(server)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(base + "/", timeout=1)
-                return base
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("pserve did not start: " + server.stdout.read().decode(errors="replace"))
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        for server in self.processes:
-            server.terminate()
-        for server in self.processes:
-            server.wait(timeout=10)
 
 
 @pytest.fixture

@@ -32,17 +32,6 @@ from tests.jwt.helpers import (
 )
 
 
-@pytest.fixture(params=["memory-sqlite", "redis-postgresql"])
-def backends(request, tmp_path):
-    if request.param == "memory-sqlite":
-        return {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{tmp_path}/a.sqlite"}
-    request.getfixturevalue("redis_client")
-    return {
-        "authsuite.cache_url": request.getfixturevalue("redis_url"),
-        "authsuite.accounts_url": request.getfixturevalue("clean_postgres_url"),
-    }
-
-
 def jwt_settings(**policy) -> dict:
     settings = {
         "authsuite.endpoints": "tokens jwks",
