@@ -1,9 +1,9 @@
 """HTTP Message Signatures (RFC 9421) for service keys: parse, sign, verify.
 
 No Pyramid imports: :func:`verify_request` takes a WebOb ``Request`` (read
-through its public attributes only) or a :class:`RequestView`, so the module
-can be tested against the RFC's own examples and against independent peers
-(``requests-http-signature``) alone.
+through its public attributes, or its environ as they read it) or a
+:class:`RequestView`, so the module can be tested against the RFC's own
+examples and against independent peers (``requests-http-signature``) alone.
 
 What comes from the ``http-message-signatures`` library and what is ours:
 
@@ -21,6 +21,17 @@ What comes from the ``http-message-signatures`` library and what is ours:
   unknown digest algorithms, which RFC 9530 section 2 lets a recipient ignore), and
   the assembly of the signature base (section 2.5, a few lines), so that it
   uses the parameters exactly as received and fails with our error codes.
+
+Fast paths (the verifier's cost per request is a budget): the usual shapes
+are handled without the general code, which stays as the fallback and the
+reference.  ``_parse_fast`` reads the headers signers send with bounded
+regular expressions instead of ``http_sf``; ``_EnvironMessage`` reads a
+plain WebOb request's environ once and computes ``@method``,
+``@authority``, ``@target-uri``, ``@path``, ``@query``, ``@scheme``,
+``@request-target`` and plain fields with the library's formulas (anything
+else goes to the library's resolver); ``hmac-sha256`` is verified with
+precomputed HMAC pads and ``hmac.compare_digest``.  Each gives exactly what
+the general path gives, errors included: ``tests/hmac/test_fast_paths.py``.
 
 Decisions where the RFCs leave a choice (each is tested):
 
@@ -53,6 +64,7 @@ Decisions where the RFCs leave a choice (each is tested):
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
 import hashlib
 import hmac
@@ -60,6 +72,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from dataclasses import fields as _dataclass_fields
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -73,8 +86,10 @@ from http_message_signatures import (
     HTTPSignatureKeyResolver,
     algorithms,
 )
+from http_message_signatures.structures import normalize_header_value
 from http_sf.compat import Item
 from http_sf.parameters import ser_params
+from webob.request import BaseRequest as _WebObRequest
 
 __all__ = [
     "ALGORITHMS",
@@ -357,6 +372,57 @@ class RequestView:
         return ", ".join(values) if values else None
 
 
+# ParsedSignature(...) and VerifiedSignature(...) for the fast path, without
+# the frozen dataclass __init__'s object.__setattr__ per field (they were a
+# tenth of a verification).  Same instances: the fields set in the same
+# order; the check below fails at import if a field, a __post_init__ or
+# __slots__ is added to either class.
+def _parsed_signature(label: str, components: tuple, params: dict, signature: bytes) -> ParsedSignature:
+    instance = object.__new__(ParsedSignature)
+    values = instance.__dict__
+    values["label"] = label
+    values["components"] = components
+    values["params"] = params
+    values["signature"] = signature
+    return instance
+
+
+def _verified_signature(
+    label: str,
+    keyid: str,
+    service: str,
+    algorithm: str,
+    created: int,
+    expires: int | None,
+    nonce: str | None,
+    tag: str | None,
+    covered_components: tuple[str, ...],
+) -> VerifiedSignature:
+    instance = object.__new__(VerifiedSignature)
+    values = instance.__dict__
+    values["label"] = label
+    values["keyid"] = keyid
+    values["service"] = service
+    values["algorithm"] = algorithm
+    values["created"] = created
+    values["expires"] = expires
+    values["nonce"] = nonce
+    values["tag"] = tag
+    values["covered_components"] = covered_components
+    return instance
+
+
+def _check_builders() -> None:
+    for cls, builder in ((ParsedSignature, _parsed_signature), (VerifiedSignature, _verified_signature)):
+        names = tuple(f.name for f in _dataclass_fields(cls))
+        arguments = builder.__code__.co_varnames[: builder.__code__.co_argcount]
+        if names != arguments or hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
+            raise TypeError(f"_{cls.__name__} no longer builds a {cls.__name__}")
+
+
+_check_builders()
+
+
 class _FieldLines:
     """The header interface the library's component resolver reads (``items()``)."""
 
@@ -441,6 +507,301 @@ def _normalise_authority(scheme: str, host: str) -> str:
     return host
 
 
+# What verification reads from a request, in two implementations.  Both have
+# ``header(lowercase_name)``, ``body``, ``has_query()``, ``open()`` (called
+# where the library's resolver used to be built; raises MalformedRequest as
+# its constructor did) and ``value(component)`` (a covered value, unchecked;
+# ``_base`` checks it).
+#
+# * ``_ViewMessage``: any request, through :func:`request_view` and the
+#   library's ``HTTPSignatureComponentResolver``, exactly as before.
+# * ``_EnvironMessage``: the fast path, for a WebOb request whose URL parts
+#   are in the plain shapes below (which cover what WSGI servers hand us): it
+#   reads the environ once into ``{lowercase name: [values]}`` and computes the
+#   common components itself with the library's formulas
+#   (``tests/hmac/test_fast_paths.py`` checks them against the library); any
+#   other component goes to a library resolver built on first use.
+
+# Character sets of the plain shapes, checked with ``not text.strip(chars)``
+# (true when every character of ``text`` is in ``chars``).
+_ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+# Percent-encoding leaves these alone (``urllib.parse.quote``'s always-safe
+# characters plus WebOb's PATH_SAFE), so WebOb's ``request.path`` of a
+# SCRIPT_NAME + PATH_INFO of them is the same string; all are valid in a URL path.
+_PATH_CHARS = _ALPHANUMERIC + "_.~-/!$&'()*+,;=:@"
+# RFC 3986 query characters but "%", which the library's URL grammar accepts as they are.
+_QUERY_CHARS = _ALPHANUMERIC + "._~-!$&'()*+,;=:@/?"
+# The same with percent-encoded octets, for a query that has some.
+_FAST_QUERY_RE = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*")
+# A reg-name host (the non-IPv6 part of _HOST_RE) and a port of 1 to 5 digits.
+_HOST_NAME_CHARS = _ALPHANUMERIC + "._~-"
+_DIGITS = "0123456789"
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_MALFORMED_URL = "the request method or URL cannot be canonicalised"
+_UNRESOLVABLE = "a covered component is absent from the request or invalid"
+
+# The environ's keys, in order -> (key, header name, CGI key?) for its header
+# keys, as _environ_headers reads them; a memo, since a server sends the same
+# few key sets again and again.  Bounded: cleared when full.
+_PLANS: dict[tuple, tuple[tuple[str, str, bool], ...] | None] = {}
+_PLANS_LIMIT = 256
+
+
+def _plan(keys: tuple) -> tuple[tuple[str, str, bool], ...] | None:
+    """The header keys among ``keys``; None if a key is not an ASCII str (left to the general path)."""
+    plan = []
+    for key in keys:
+        if key.__class__ is not str or not key.isascii():
+            return None
+        if key.startswith("HTTP_"):
+            plan.append((key, key[5:].replace("_", "-").lower(), False))
+        elif key in _CGI_HEADERS:
+            plan.append((key, _CGI_HEADERS[key], True))
+    return tuple(plan)
+
+
+def _environ_fields(environ: dict) -> dict[str, list[str]] | None:
+    """``_environ_headers`` grouped by name, values in the same order; None if a key or value is unusual."""
+    keys = tuple(environ)
+    plan = _PLANS.get(keys, False)
+    if plan is False:
+        plan = _plan(keys)
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        _PLANS[keys] = plan
+    if plan is None:
+        return None
+    fields: dict[str, list[str]] = {}
+    for key, name, cgi in plan:
+        value = environ[key]
+        if cgi and not value:
+            continue
+        if value.__class__ is not str:
+            return None
+        values = fields.get(name)
+        if values is None:
+            fields[name] = [value]
+        else:
+            values.append(value)
+    return fields
+
+
+class _ViewMessage:
+    """Any request: a :class:`RequestView` and the library's resolver for every value."""
+
+    __slots__ = ("view", "body", "_resolver")
+
+    def __init__(self, view: RequestView):
+        self.view = view
+        self.body = view.body
+        self._resolver: HTTPSignatureComponentResolver | None = None
+
+    def header(self, name: str) -> str | None:
+        return self.view.header(name)
+
+    def has_query(self) -> bool:
+        try:
+            return bool(urlsplit(self.view.url).query)
+        except ValueError:  # e.g. an invalid IPv6 literal in Host, which the library refuses too
+            raise MalformedRequest(_MALFORMED_URL) from None
+
+    def open(self) -> None:
+        self._resolver = _resolver(self.view)
+
+    def value(self, component: Component) -> Any:
+        return _library_value(self._resolver, component)
+
+
+class _EnvironMessage:
+    """A WebOb request in the common shape; the URL parts are those the library would parse.
+
+    ``scheme`` is ``http`` or ``https``; ``host`` is lowercase and ``port``
+    None or digits (without the scheme's default port, as
+    :func:`_normalise_authority` leaves it); ``path`` is empty or starts with
+    ``/``; ``query`` is None when the query string is empty.
+    """
+
+    __slots__ = ("method", "body", "fields", "scheme", "host", "port", "path", "query", "_library")
+
+    def header(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        if values is None:
+            return None
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def has_query(self) -> bool:
+        return self.query is not None
+
+    def open(self) -> None:
+        # What the library's constructor checks that the fast path has not.
+        method = self.method
+        if not isinstance(method, str) or method != method.upper():
+            raise MalformedRequest(_MALFORMED_URL)
+
+    def value(self, component: Component) -> Any:
+        name = component.name
+        if component.params or name.__class__ is not str:
+            return self._library_value(component)
+        if name[:1] == "@":
+            derived = _FAST_DERIVED.get(name)
+            return self._library_value(component) if derived is None else derived(self)
+        # RFC 9421 section 2.1: a field's lines, each trimmed (obs-fold
+        # unfolded), joined with ", " (the library's HTTPSignatureComponentResolver.resolve).
+        values = self.fields.get(name.lower())
+        if values is None:
+            raise BadSignature(_UNRESOLVABLE)
+        if len(values) == 1:
+            return normalize_header_value(values[0])
+        if name == "set-cookie":
+            raise BadSignature(_UNRESOLVABLE)
+        return ", ".join([normalize_header_value(value) for value in values])
+
+    # RFC 9421 section 2.2, as the library's get_* methods compute them.
+    def _authority_as_sent(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    def _query_suffix(self) -> str:
+        return "" if self.query is None else "?" + self.query
+
+    def _method(self) -> str:
+        return self.method
+
+    def _scheme(self) -> str:
+        return self.scheme
+
+    def _authority(self) -> str:
+        port = self.port
+        if port and port.lstrip("0") == _DEFAULT_PORTS[self.scheme]:
+            return self.host
+        return f"{self.host}:{port}" if port else self.host
+
+    def _target_uri(self) -> str:
+        path = self.path if self.method == "OPTIONS" else (self.path or "/")
+        return f"{self.scheme}://{self._authority_as_sent()}{path}{self._query_suffix()}"
+
+    def _path(self) -> str:
+        return self.path or "/"
+
+    def _query(self) -> str:
+        return "?" + (self.query or "")
+
+    def _request_target(self) -> str:
+        if self.method == "CONNECT":
+            return self._authority_as_sent()
+        return (self.path or "/") + self._query_suffix()
+
+    def _library_value(self, component: Component) -> Any:
+        resolver = self._library
+        if resolver is None:
+            url = f"{self.scheme}://{self._authority_as_sent()}{self.path}{self._query_suffix()}"
+            pairs = [(name, value) for name, values in self.fields.items() for value in values]
+            try:
+                resolver = HTTPSignatureComponentResolver(_Message(self.method, url, _FieldLines(pairs)))
+            except (HTTPMessageSignaturesException, ValueError, TypeError):
+                raise MalformedRequest(_MALFORMED_URL) from None
+            self._library = resolver
+        return _library_value(resolver, component)
+
+
+_FAST_DERIVED: Mapping[str, Callable[[_EnvironMessage], str]] = {
+    "@method": _EnvironMessage._method,
+    "@authority": _EnvironMessage._authority,
+    "@target-uri": _EnvironMessage._target_uri,
+    "@path": _EnvironMessage._path,
+    "@query": _EnvironMessage._query,
+    "@scheme": _EnvironMessage._scheme,
+    "@request-target": _EnvironMessage._request_target,
+}
+
+
+# What _environ_message reads from the environ rather than through these
+# attributes: a Request class qualifies if it keeps WebOb's.
+_WEBOB_ATTRIBUTES = (
+    "host", "scheme", "path", "script_name", "path_info", "url_encoding", "query_string", "method",
+    "body", "is_body_readable", "content_length",
+)
+_PLAIN_REQUEST_CLASSES: dict[type, bool] = {}
+
+
+def _plain_request_class(cls: type) -> bool:
+    plain = _PLAIN_REQUEST_CLASSES.get(cls)
+    if plain is None:
+        plain = issubclass(cls, _WebObRequest) and all(
+            getattr(cls, name, None) is getattr(_WebObRequest, name) for name in _WEBOB_ATTRIBUTES
+        )
+        if len(_PLAIN_REQUEST_CLASSES) < 64:
+            _PLAIN_REQUEST_CLASSES[cls] = plain
+    return plain
+
+
+def _environ_message(request: Any) -> _EnvironMessage | None:
+    """The fast path's view of a WebOb request, or None when it is not in the plain shape.
+
+    Reads the environ as WebOb's ``Request`` attributes do, without side
+    effects, until it is sure :func:`request_view` would succeed and build
+    the same URL and headers; then the method and the body (``request.body``
+    unless the environ says there is none).
+    """
+    if not _plain_request_class(request.__class__):
+        return None
+    environ = request.environ
+    if environ.__class__ is not dict or "webob.url_encoding" in environ:
+        return None
+    scheme = environ.get("wsgi.url_scheme")
+    host = environ.get("HTTP_HOST")
+    if scheme.__class__ is not str or scheme not in _DEFAULT_PORTS or host.__class__ is not str:
+        return None
+    name, colon, port = host.partition(":")
+    if not name or name.strip(_HOST_NAME_CHARS):
+        return None
+    if colon and (not 0 < len(port) <= 5 or port.strip(_DIGITS)):
+        return None
+    path = environ.get("SCRIPT_NAME", "")
+    path_info = environ.get("PATH_INFO")
+    if path.__class__ is not str or path_info.__class__ is not str:
+        return None
+    path += path_info
+    if path and (path[0] != "/" or path.strip(_PATH_CHARS)):
+        return None
+    query = environ.get("QUERY_STRING", "")
+    if query.__class__ is not str:
+        return None
+    if query and query.strip(_QUERY_CHARS) and _FAST_QUERY_RE.fullmatch(query) is None:
+        return None
+    fields = _environ_fields(environ)
+    if fields is None:
+        return None
+    message = _EnvironMessage()
+    message.scheme = scheme
+    message.host = name.lower()
+    # _normalise_authority: the default port is dropped from the URL.
+    message.port = port if colon and port != _DEFAULT_PORTS[scheme] else None
+    message.path = path
+    message.query = query or None
+    message.fields = fields
+    message.method = environ.get("REQUEST_METHOD", "GET")
+    # WebOb's Request.body is b"" without reading when is_body_readable is
+    # false: a CONTENT_LENGTH of 0, or none and no readable-input flag.
+    length = environ.get("CONTENT_LENGTH")
+    if length == "0" or (
+        (length is None or length == "")
+        and not environ.get("wsgi.input_terminated", environ.get("webob.is_body_readable", False))
+    ):
+        message.body = b""
+    else:
+        message.body = request.body
+    message._library = None
+    return message
+
+
+def _message(request: Any) -> _ViewMessage | _EnvironMessage:
+    if not isinstance(request, RequestView):
+        message = _environ_message(request)
+        if message is not None:
+            return message
+    return _ViewMessage(request_view(request))
+
+
 # --------------------------------------------------------------------------
 # Parsing (RFC 9421 sections 4.1 and 4.2, RFC 8941 dictionaries)
 # --------------------------------------------------------------------------
@@ -482,18 +843,16 @@ def _parse_component(member: Any) -> Component:
 def _check_param_types(params: Mapping[str, Any]) -> None:
     """RFC 9421 section 2.3: ``created``/``expires`` Integers, the others Strings."""
     for name, value in params.items():
-        if name in _INTEGER_PARAMETERS and type(value) is not int:
+        if name in _STRING_PARAMETERS:
+            if type(value) is not str:
+                raise SignatureParseError(f"the {name} parameter is not a string")
+        elif name in _INTEGER_PARAMETERS and type(value) is not int:
             raise SignatureParseError(f"the {name} parameter is not an integer")
-        if name in _STRING_PARAMETERS and type(value) is not str:
-            raise SignatureParseError(f"the {name} parameter is not a string")
     if "keyid" in params and not 0 < len(params["keyid"]) <= MAX_KEYID_LENGTH:
         raise SignatureParseError("the keyid parameter is empty or too long")
 
 
-def _parse_input_member(label: str, member: Any, signature: Any) -> ParsedSignature:
-    inner, params = member
-    if not isinstance(inner, list):
-        raise SignatureParseError("a Signature-Input member is not an inner list")
+def _components(inner: list) -> tuple[Component, ...]:
     if len(inner) > MAX_COMPONENTS:
         raise SignatureParseError(f"a signature covers more than {MAX_COMPONENTS} components")
     components = tuple(_parse_component(item) for item in inner)
@@ -502,11 +861,281 @@ def _parse_input_member(label: str, member: Any, signature: Any) -> ParsedSignat
     identities = {(c.name, frozenset(c.params)) for c in components}
     if len(identities) != len(components):
         raise SignatureParseError("a component is covered twice")
-    _check_param_types(params)
-    sig_value, sig_params = signature
+    return components
+
+
+def _check_signature_value(sig_value: Any, sig_params: Any) -> None:
     if type(sig_value) is not bytes or not sig_value or sig_params:
         raise SignatureParseError("a Signature member is not a byte sequence")
+
+
+def _parse_input_member(label: str, member: Any, signature: Any) -> ParsedSignature:
+    inner, params = member
+    if not isinstance(inner, list):
+        raise SignatureParseError("a Signature-Input member is not an inner list")
+    components = _components(inner)
+    _check_param_types(params)
+    sig_value, sig_params = signature
+    _check_signature_value(sig_value, sig_params)
     return ParsedSignature(label, components, dict(params), sig_value)
+
+
+def _parse_full(signature_input: str, signature: str, max_header_length: int, max_signatures: int):
+    """The general parser: ``http_sf`` (RFC 8941) for both headers, then our checks."""
+    inputs = _parse_dictionary(signature_input, "Signature-Input", max_header_length, max_signatures)
+    signatures = _parse_dictionary(signature, "Signature", max_header_length, max_signatures)
+    if set(inputs) != set(signatures):
+        raise SignatureParseError("Signature-Input and Signature have different labels")
+    return {label: _parse_input_member(label, inputs[label], signatures[label]) for label in inputs}
+
+
+# The fast parser.  It accepts a strict subset of what http_sf accepts, the
+# shapes signers send, and returns the same structures; for anything else it
+# returns None and _parse_full decides (tests/hmac/test_fast_paths.py holds
+# the two to that).  The subset: no leading or trailing whitespace; members
+# separated by a comma with optional SP/HTAB around it; each member of
+# Signature-Input an inner list of sf-strings without escapes, each with
+# parameters; parameters whose values are such strings, Integers or the
+# bare key (true); each member of Signature a byte sequence without
+# parameters.  Every part ends at a character it cannot contain, so what
+# backtracking there is stays linear in the input (no nested ambiguity; see
+# test_fast_expressions_run_in_linear_time); inputs are bounded by
+# max_header_length before any matching.
+_SF_KEY = r"[a-z*][a-z0-9_.*-]*"
+_SF_STRING_CHARS = r"[\x20\x21\x23-\x5b\x5d-\x7e]*"  # printable ASCII but '"' and '\'
+_SF_STRING = f'"{_SF_STRING_CHARS}"'
+_SF_PARAMS = rf"(?:; *{_SF_KEY}(?:=(?:{_SF_STRING}|-?[0-9]{{1,15}}))?)*"
+_SF_ITEM = _SF_STRING + _SF_PARAMS
+_SF_INNER_LIST = rf"\( *(?:{_SF_ITEM}(?: +{_SF_ITEM})*)? *\)"
+# The signature parameters in the order the library's HTTPMessageSigner
+# writes them (ours, requests-http-signature's), Integers without a leading
+# zero: so written, they are their own serialisation, and their types are
+# known.  Other orders take the general parameter expression.
+_SF_CANONICAL_INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"
+_SIGNER_PARAMS = (
+    rf'(;created=({_SF_CANONICAL_INTEGER});keyid="({_SF_STRING_CHARS})"(?:;alg="({_SF_STRING_CHARS})")?'
+    rf'(?:;expires=({_SF_CANONICAL_INTEGER}))?(?:;nonce="({_SF_STRING_CHARS})")?(?:;tag="({_SF_STRING_CHARS})")?)'
+)
+# Groups: label, inner list, then either the signer's parameters (the whole,
+# created, keyid, alg, expires, nonce, tag) if the member ends there, or any
+# parameters.
+_FAST_INPUT_MEMBER_RE = re.compile(
+    rf"({_SF_KEY})=({_SF_INNER_LIST})(?:{_SIGNER_PARAMS}(?=[ \t]*,|\Z)|({_SF_PARAMS}))"
+)
+_FAST_SIGNATURE_MEMBER_RE = re.compile(rf"({_SF_KEY})=:([A-Za-z0-9+/]+)={{0,2}}:")
+_FAST_SEPARATOR_RE = re.compile(r"[ \t]*,[ \t]*")
+# On text those have matched already: one parameter, and one component with its parameters.
+_FAST_PARAM_RE = re.compile(rf'; *({_SF_KEY})(?:=("[^"]*"|-?[0-9]+))?')
+_FAST_ITEM_RE = re.compile(rf'"([^"]*)"({_SF_PARAMS})')
+
+
+def _scan_members(value: str, member_re: re.Pattern, max_members: int) -> Sequence[re.Match] | None:
+    match = member_re.fullmatch(value)  # one member, the usual case
+    if match is not None:
+        return (match,) if max_members >= 1 else None
+    members = []
+    position, end = 0, len(value)
+    while True:
+        match = member_re.match(value, position)
+        if match is None:
+            return None
+        members.append(match)
+        position = match.end()
+        if position == end:
+            return members if len(members) <= max_members else None
+        separator = _FAST_SEPARATOR_RE.match(value, position)
+        if separator is None or separator.end() == end or len(members) >= max_members:
+            return None
+        position = separator.end()
+
+
+def _fast_params(text: str) -> dict[str, Any] | None:
+    """Parameters as http_sf returns them; None for a duplicate key (http_sf's on_duplicate_key)."""
+    params: dict[str, Any] = {}
+    if text:
+        for key, value in _FAST_PARAM_RE.findall(text):
+            if key in params:
+                return None
+            if not value:
+                params[key] = True
+            elif value[0] == '"':
+                params[key] = value[1:-1]
+            else:
+                params[key] = int(value)
+    return params
+
+
+def _fast_items(inner: str) -> list[tuple[str, dict[str, Any]]] | None:
+    """An inner list's items, as http_sf returns them."""
+    items = []
+    for name, text in _FAST_ITEM_RE.findall(inner):
+        params = _fast_params(text)
+        if params is None:
+            return None
+        items.append((name, params))
+    return items
+
+
+class _Covered:
+    """What verification derives from a component tuple, computed on first use.
+
+    The fast parser keeps one per distinct inner list text (a bounded memo:
+    signers send the same few), fully computed, so that a request pays for
+    none of it; other parsed signatures get a fresh one.
+    """
+
+    __slots__ = ("components", "_identities", "_whole_digest", "_identifiers", "_inner", "_specs")
+
+    def __init__(self, components: tuple[Component, ...]):
+        self.components = components
+        self._identities: frozenset | None = None
+        self._whole_digest: bool | None = None
+        self._identifiers: tuple[str, ...] | None = None
+        self._inner: str | None = None
+        self._specs: tuple[str, ...] | None = None
+
+    def identities(self) -> frozenset:
+        if self._identities is None:
+            self._identities = frozenset((c.name, frozenset(c.params)) for c in self.components)
+        return self._identities
+
+    def whole_digest(self) -> bool:
+        """A body needs ``content-digest`` covered bare or with ``;sf`` (a ``;key=`` member is not enough)."""
+        if self._whole_digest is None:
+            self._whole_digest = any(
+                c.name == "content-digest" and set(dict(c.params)) <= {"sf"} for c in self.components
+            )
+        return self._whole_digest
+
+    def identifiers(self) -> tuple[str, ...]:
+        if self._identifiers is None:
+            self._identifiers = tuple(c.identifier for c in self.components)
+        return self._identifiers
+
+    def inner_list(self) -> str:
+        """RFC 8941 section 4.1.1.1: the identifiers separated by one space, in parentheses."""
+        if self._inner is None:
+            self._inner = f"({' '.join(self.identifiers())})"
+        return self._inner
+
+    def specs(self) -> tuple[str, ...]:
+        """Each component as ``Component.spec``: the bare name, or the identifier when parameterised."""
+        if self._specs is None:
+            self._specs = tuple(
+                identifier if c.params else c.name for c, identifier in zip(self.components, self.identifiers())
+            )
+        return self._specs
+
+
+_COVERED: dict[str, _Covered] = {}
+_COVERED_LIMIT = 256
+
+
+def _fast_inputs(value: str, max_members: int) -> dict[str, tuple] | None:
+    """Signature-Input as ``{label: (inner list text, _Covered or the items, parameters,
+    their serialisation or None, whether their types are known)}``, or None."""
+    members = _scan_members(value, _FAST_INPUT_MEMBER_RE, max_members)
+    if members is None:
+        return None
+    inputs = {}
+    for match in members:
+        label, inner, signer, created, keyid, alg, expires, nonce, tag, text = match.groups()
+        if label in inputs:
+            return None
+        if signer is not None:
+            params: dict[str, Any] | None = {"created": int(created), "keyid": keyid}
+            if alg is not None:
+                params["alg"] = alg
+            if expires is not None:
+                params["expires"] = int(expires)
+            if nonce is not None:
+                params["nonce"] = nonce
+            if tag is not None:
+                params["tag"] = tag
+            serialised = signer
+        else:
+            params = _fast_params(text)
+            if params is None:
+                return None
+            # Received parameters are their serialisation when each ";" is
+            # followed by the key and no Integer has a leading zero (the
+            # grammar leaves no other way to write these values).
+            serialised = text if "; " not in text and "=0" not in text and "=-0" not in text else None
+        covered: Any = _COVERED.get(inner)
+        if covered is None:
+            # Parsed now, so that a duplicate parameter defers to http_sf
+            # before any later check, as the general parser would fail.
+            covered = _fast_items(inner)
+            if covered is None:
+                return None
+        inputs[label] = (inner, covered, params, serialised, signer is not None)
+    return inputs
+
+
+def _fast_signatures(value: str, max_members: int) -> dict[str, bytes] | None:
+    members = _scan_members(value, _FAST_SIGNATURE_MEMBER_RE, max_members)
+    if members is None:
+        return None
+    signatures = {}
+    for match in members:
+        label, data = match.groups()
+        if label in signatures:
+            return None
+        # As http_sf: padding dropped, then what base64 needs put back.
+        try:
+            signatures[label] = base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return signatures
+
+
+def _parse_fast(signature_input: str, signature: str, max_header_length: int, max_signatures: int):
+    """_parse's result for the common shapes; None for anything else."""
+    if signature_input.__class__ is not str or signature.__class__ is not str:
+        return None
+    if len(signature_input) > max_header_length or len(signature) > max_header_length:
+        return None
+    inputs = _fast_inputs(signature_input, max_signatures)
+    if inputs is None:
+        return None
+    signatures = _fast_signatures(signature, max_signatures)
+    if signatures is None or inputs.keys() != signatures.keys():
+        return None
+    # From here on the structures are those http_sf would have returned, so
+    # the checks (and the errors) are _parse_input_member's, in its order.
+    parsed = {}
+    extras = {}
+    for label, (inner, covered, params, serialised, typed) in inputs.items():
+        if covered.__class__ is not _Covered:
+            covered = _Covered(_components(covered))
+            covered.specs()
+            covered.inner_list()
+            covered.identities()
+            covered.whole_digest()
+            if len(_COVERED) >= _COVERED_LIMIT:
+                _COVERED.clear()
+            _COVERED[inner] = covered
+        if not typed:
+            _check_param_types(params)
+        elif not 0 < len(params["keyid"]) <= MAX_KEYID_LENGTH:  # the rest of _check_param_types
+            raise SignatureParseError("the keyid parameter is empty or too long")
+        sig_value = signatures[label]
+        if not sig_value:  # the rest of _check_signature_value holds: bytes, no parameters
+            raise SignatureParseError("a Signature member is not a byte sequence")
+        parsed[label] = _parsed_signature(label, covered.components, params, sig_value)
+        extras[label] = (covered, serialised)
+    return parsed, extras
+
+
+def _parse(
+    signature_input: str, signature: str, max_header_length: int, max_signatures: int
+) -> tuple[dict[str, ParsedSignature], dict[str, tuple[_Covered, str | None]] | None]:
+    """The parsed signatures and, when the fast parser read them, each label's
+    _Covered and serialised parameters (or None where they must be serialised)."""
+    fast = _parse_fast(signature_input, signature, max_header_length, max_signatures)
+    if fast is not None:
+        return fast
+    return _parse_full(signature_input, signature, max_header_length, max_signatures), None
 
 
 def parse_signature_headers(
@@ -523,11 +1152,7 @@ def parse_signature_headers(
     byte sequences, keyed by the same labels.  Every length is bounded before
     parsing; anything off raises :class:`SignatureParseError`.
     """
-    inputs = _parse_dictionary(signature_input, "Signature-Input", max_header_length, max_signatures)
-    signatures = _parse_dictionary(signature, "Signature", max_header_length, max_signatures)
-    if set(inputs) != set(signatures):
-        raise SignatureParseError("Signature-Input and Signature have different labels")
-    return {label: _parse_input_member(label, inputs[label], signatures[label]) for label in inputs}
+    return _parse(signature_input, signature, max_header_length, max_signatures)[0]
 
 
 # --------------------------------------------------------------------------
@@ -535,38 +1160,65 @@ def parse_signature_headers(
 # --------------------------------------------------------------------------
 
 
-def _message(view: RequestView) -> _Message:
-    return _Message(view.method, view.url, _FieldLines(view.headers))
-
-
 def _resolver(view: RequestView) -> HTTPSignatureComponentResolver:
     try:
-        return HTTPSignatureComponentResolver(_message(view))
+        return HTTPSignatureComponentResolver(_Message(view.method, view.url, _FieldLines(view.headers)))
     except (HTTPMessageSignaturesException, ValueError, TypeError):
-        raise MalformedRequest("the request method or URL cannot be canonicalised") from None
+        raise MalformedRequest(_MALFORMED_URL) from None
 
 
-def _component_value(resolver: HTTPSignatureComponentResolver, component: Component) -> str:
+def _library_value(resolver: HTTPSignatureComponentResolver, component: Component) -> Any:
     node = Item(component.name)
     node.params.update(component.params)
     try:
-        value = resolver.resolve(node)
+        return resolver.resolve(node)
     except (HTTPMessageSignaturesException, ValueError, TypeError, KeyError, UnicodeError):
         # RFC 9421 section 2.5: a component that cannot be resolved fails
         # the whole signature (e.g. a covered header that is absent).
-        raise BadSignature("a covered component is absent from the request or invalid") from None
-    # A newline would let one line of the base pose as two.
-    if not isinstance(value, str) or "\n" in value or "\r" in value:
-        raise BadSignature("a covered component has a value that cannot be signed")
-    return value
+        raise BadSignature(_UNRESOLVABLE) from None
 
 
-def _base(resolver: HTTPSignatureComponentResolver, parsed: ParsedSignature) -> bytes:
-    identifiers = [c.identifier for c in parsed.components]
-    lines = [f"{i}: {_component_value(resolver, c)}" for i, c in zip(identifiers, parsed.components)]
+# What ser_params produces for these parameters when their values are True,
+# an in-range Integer or a printable ASCII string; anything else goes to it.
+_PLAIN_PARAMETER_KEYS = _SIGNATURE_PARAMETERS
+_MAX_SF_INTEGER = 999_999_999_999_999
+
+
+def _ser_signature_params(params: Mapping[str, Any]) -> str:
+    serialised = ""
+    for key, value in params.items():
+        if key.__class__ is not str or key not in _PLAIN_PARAMETER_KEYS:
+            return ser_params(dict(params))
+        if value is True:
+            serialised += ";" + key
+        elif value.__class__ is int and -_MAX_SF_INTEGER <= value <= _MAX_SF_INTEGER:
+            serialised += f";{key}={value}"
+        elif value.__class__ is str and value.isascii() and value.isprintable():
+            serialised += f';{key}="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        else:
+            return ser_params(dict(params))
+    return serialised
+
+
+def _base(
+    message: _ViewMessage | _EnvironMessage,
+    parsed: ParsedSignature,
+    covered: _Covered,
+    serialised_params: str | None = None,
+) -> bytes:
+    message.open()
+    lines = []
+    for identifier, component in zip(covered.identifiers(), parsed.components):
+        value = message.value(component)
+        # A newline would let one line of the base pose as two.
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            raise BadSignature("a covered component has a value that cannot be signed")
+        lines.append(f"{identifier}: {value}")
     # RFC 9421 section 2.3: @signature-params is the serialised inner list
     # (RFC 8941 section 4.1.1.1: items separated by one space, then parameters).
-    lines.append(f'"@signature-params": ({" ".join(identifiers)}){ser_params(dict(parsed.params))}')
+    if serialised_params is None:
+        serialised_params = _ser_signature_params(parsed.params)
+    lines.append(f'"@signature-params": {covered.inner_list()}{serialised_params}')
     base = "\n".join(lines)
     if not base.isascii():
         raise BadSignature("the signature base is not ASCII")
@@ -579,7 +1231,7 @@ def signature_base(request: Any, parsed: ParsedSignature) -> bytes:
     One line ``<identifier>: <value>`` per covered component, in order, then
     ``"@signature-params": <inner list>``; lines joined by LF, no trailing LF.
     """
-    return _base(_resolver(request_view(request)), parsed)
+    return _base(_message(request), parsed, _Covered(parsed.components))
 
 
 # --------------------------------------------------------------------------
@@ -603,13 +1255,22 @@ def verify_content_digest(value: str, body: bytes, *, max_length: int = 8192) ->
     """
     if len(value) > max_length:
         raise MalformedDigest("Content-Digest is too long")
-    try:
-        parsed = http_sf.parse(value.encode("ascii"), tltype="dictionary", on_duplicate_key=_reject_digest_duplicate)
-    except (ValueError, TypeError, KeyError, UnicodeError):
-        raise MalformedDigest("Content-Digest is not a structured-field dictionary") from None
+    # The usual shape (byte sequences without parameters) as the fast parser
+    # reads Signature; http_sf for anything else.
+    fast = _fast_signatures(value, max_length) if value.__class__ is str else None
+    if fast is not None:
+        members: Iterable[tuple[str, Any]] = fast.items()
+    else:
+        try:
+            parsed = http_sf.parse(
+                value.encode("ascii"), tltype="dictionary", on_duplicate_key=_reject_digest_duplicate
+            )
+        except (ValueError, TypeError, KeyError, UnicodeError):
+            raise MalformedDigest("Content-Digest is not a structured-field dictionary") from None
+        members = [(algorithm, digest) for algorithm, (digest, _params) in parsed.items()]
     matched = True
     supported = 0
-    for algorithm, (digest, _params) in parsed.items():
+    for algorithm, digest in members:
         if algorithm not in _DIGESTS:
             continue  # RFC 9530 section 2: "A recipient MAY ignore any or all digests"
         if type(digest) is not bytes:
@@ -633,9 +1294,9 @@ def _reject_digest_duplicate(key: str, context: str) -> None:
 # --------------------------------------------------------------------------
 
 
-def _signature_headers(view: RequestView) -> tuple[str, str]:
-    signature_input = view.header("Signature-Input")
-    signature = view.header("Signature")
+def _signature_headers(message: _ViewMessage | _EnvironMessage) -> tuple[str, str]:
+    signature_input = message.header("signature-input")
+    signature = message.header("signature")
     if signature_input is None and signature is None:
         raise MissingSignature("the request has no Signature-Input and Signature headers")
     if signature_input is None or signature is None:
@@ -647,15 +1308,17 @@ def _select(
     parsed: Mapping[str, ParsedSignature], resolve_key: Callable[[str], ServiceKey | None]
 ) -> tuple[ParsedSignature, ServiceKey]:
     """RFC 9421 section 4.3: use the first label whose ``keyid`` we know."""
-    if all("keyid" not in p.params for p in parsed.values()):
-        raise MissingParameter("the signature has no keyid parameter")
+    with_keyid = False
     for candidate in parsed.values():
         keyid = candidate.params.get("keyid")
         if keyid is None:
             continue
+        with_keyid = True
         key = resolve_key(keyid)
         if key is not None:
             return candidate, key
+    if not with_keyid:
+        raise MissingParameter("the signature has no keyid parameter")
     raise UnknownKey("no signature uses a known keyid")
 
 
@@ -700,8 +1363,7 @@ def _check_clock(
 
 
 def _check_parameters(params: Mapping[str, Any]) -> None:
-    unknown = set(params) - _SIGNATURE_PARAMETERS
-    if unknown:
+    if not _SIGNATURE_PARAMETERS.issuperset(params):
         raise SignatureParseError("the signature has an unknown parameter")
 
 
@@ -714,40 +1376,87 @@ def _identity(spec: str) -> tuple[str, frozenset]:
 
 
 _NO_PARAMS: frozenset = frozenset()
+_TARGET_URI = ("@target-uri", _NO_PARAMS)
+_PATH = ("@path", _NO_PARAMS)
+_QUERY = ("@query", _NO_PARAMS)
+# (enforce_minimum, required_components) -> the identities to require, in
+# order; for tuples (what the policy passes), which are few and immutable.
+_REQUIRED: dict[tuple[bool, tuple], tuple[tuple[str, frozenset], ...]] = {}
+_REQUIRED_LIMIT = 64
 
 
-def _target_options(view: RequestView) -> tuple[tuple[tuple[str, frozenset], ...], ...]:
-    """RFC 9421 sections 2.2.2, 2.2.6, 2.2.7: the whole target URI, or its path (and query, if any)."""
-    path_query = [("@path", _NO_PARAMS)]
-    if urlsplit(view.url).query:
-        path_query.append(("@query", _NO_PARAMS))
-    return ((("@target-uri", _NO_PARAMS),), tuple(path_query))
+def _required(components: Collection[str], enforce_minimum: bool) -> tuple[tuple[str, frozenset], ...]:
+    cacheable = components.__class__ is tuple and enforce_minimum.__class__ is bool
+    if cacheable:
+        try:
+            required = _REQUIRED.get((enforce_minimum, components))
+        except TypeError:  # an unhashable member
+            cacheable = False
+            required = None
+        if required is not None:
+            return required
+    specs = [*MINIMUM_REQUIRED, *components] if enforce_minimum else list(components)
+    required = tuple(dict.fromkeys(_identity(spec) for spec in specs))
+    if cacheable:
+        if len(_REQUIRED) >= _REQUIRED_LIMIT:
+            _REQUIRED.clear()
+        _REQUIRED[(enforce_minimum, components)] = required
+    return required
 
 
 def _check_coverage(
-    view: RequestView, parsed: ParsedSignature, components: Collection[str], enforce_minimum: bool
+    message: _ViewMessage | _EnvironMessage, covered: _Covered, components: Collection[str], enforce_minimum: bool
 ) -> None:
     """RFC 9421 section 3.2.1: the application decides what must be signed."""
-    covered = {(c.name, frozenset(c.params)) for c in parsed.components}
-    specs = [*MINIMUM_REQUIRED, *components] if enforce_minimum else list(components)
-    for identity in dict.fromkeys(_identity(spec) for spec in specs):
-        if identity not in covered:
+    identities = covered.identities()
+    for identity in _required(components, enforce_minimum):
+        if identity not in identities:
             raise MissingComponent(f"the signature must cover {identity[0]}")
     if not enforce_minimum:
         return
-    if not any(all(part in covered for part in option) for option in _target_options(view)):
+    # RFC 9421 sections 2.2.2, 2.2.6, 2.2.7: the whole target URI, or its
+    # path (and query, if any).
+    has_query = message.has_query()
+    if _TARGET_URI not in identities and (_PATH not in identities or (has_query and _QUERY not in identities)):
         raise MissingComponent("the signature must cover @target-uri, or @path and @query")
-    if view.body and not _covers_whole_digest(parsed):
+    if message.body and not covered.whole_digest():
         raise MissingComponent("a request with a body must cover content-digest")
 
 
-def _covers_whole_digest(parsed: ParsedSignature) -> bool:
-    return any(c.name == "content-digest" and set(dict(c.params)) <= {"sf"} for c in parsed.components)
+# HMAC-SHA256 (RFC 2104) keeps, per key, the SHA-256 states after the inner
+# and outer padded key, so that a request hashes only its own data (as the
+# standard library's hmac module does in pure Python, but without
+# re-deriving the pads each time).  Bounded: cleared when full.
+_HMAC_STATES: dict[bytes, tuple[Any, Any]] = {}
+_HMAC_STATES_LIMIT = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def _hmac_sha256(key: bytes, message: bytes) -> bytes:
+    states = _HMAC_STATES.get(key)
+    if states is None:
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        states = (hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD)))
+        if len(_HMAC_STATES) >= _HMAC_STATES_LIMIT:
+            _HMAC_STATES.clear()
+        _HMAC_STATES[key] = states
+    inner = states[0].copy()
+    inner.update(message)
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def _verify_crypto(key: ServiceKey, signature: bytes, base: bytes) -> None:
     # ServiceKey guarantees the key's type matches its algorithm, so an
     # ed25519 signature checked against an HMAC key is just a wrong HMAC.
+    if key.algorithm == "hmac-sha256" and type(key.key) is bytes:
+        # RFC 9421 section 3.3.3, what the library's HMAC_SHA256 computes,
+        # compared in constant time.
+        if not hmac.compare_digest(_hmac_sha256(key.key, base), signature):
+            raise BadSignature("the signature does not verify")
+        return
     try:
         verifier = ALGORITHMS[key.algorithm](public_key=key.key)
         verifier.verify(signature=signature, message=base)
@@ -755,10 +1464,10 @@ def _verify_crypto(key: ServiceKey, signature: bytes, base: bytes) -> None:
         raise BadSignature("the signature does not verify") from None
 
 
-def _check_digest(view: RequestView, max_header_length: int) -> None:
-    value = view.header("Content-Digest")
+def _check_digest(message: _ViewMessage | _EnvironMessage, max_header_length: int) -> None:
+    value = message.header("content-digest")
     if value is not None:
-        verify_content_digest(value, view.body, max_length=max_header_length)
+        verify_content_digest(value, message.body, max_length=max_header_length)
 
 
 def verify_request(
@@ -790,31 +1499,31 @@ def verify_request(
     Raises a :class:`SignatureError` subclass, never anything else, for any
     request content.
     """
-    view = request_view(request)
-    signature_input, signature = _signature_headers(view)
-    parsed = parse_signature_headers(
-        signature_input, signature, max_header_length=max_header_length, max_signatures=max_signatures
-    )
+    message = _message(request)
+    signature_input, signature = _signature_headers(message)
+    parsed, extras = _parse(signature_input, signature, max_header_length, max_signatures)
     chosen, key = _select(parsed, resolve_key)
-    _check_parameters(chosen.params)
+    params = chosen.params
+    _check_parameters(params)
     _check_algorithm(chosen, key)
-    created, expires = _check_clock(chosen.params, now, max_age_seconds, future_skew_seconds)
-    nonce = _check_nonce(chosen.params, require_nonce)
-    _check_coverage(view, chosen, required_components, enforce_minimum_components)
-    _verify_crypto(key, chosen.signature, _base(_resolver(view), chosen))
+    created, expires = _check_clock(params, now, max_age_seconds, future_skew_seconds)
+    nonce = _check_nonce(params, require_nonce)
+    covered, serialised_params = extras[chosen.label] if extras is not None else (_Covered(chosen.components), None)
+    _check_coverage(message, covered, required_components, enforce_minimum_components)
+    _verify_crypto(key, chosen.signature, _base(message, chosen, covered, serialised_params))
     # After the signature, so that only an authenticated sender makes us hash
     # a body; the covered Content-Digest now speaks for the signer.
-    _check_digest(view, max_header_length)
-    return VerifiedSignature(
-        label=chosen.label,
-        keyid=key.keyid,
-        service=key.service,
-        algorithm=key.algorithm,
-        created=created,
-        expires=expires,
-        nonce=nonce,
-        tag=chosen.params.get("tag"),
-        covered_components=tuple(c.spec for c in chosen.components),
+    _check_digest(message, max_header_length)
+    return _verified_signature(
+        chosen.label,
+        key.keyid,
+        key.service,
+        key.algorithm,
+        created,
+        expires,
+        nonce,
+        params.get("tag"),
+        covered.specs(),
     )
 
 

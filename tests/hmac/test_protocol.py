@@ -801,6 +801,16 @@ def test_request_view_refuses_hosts_that_are_not_host_port(host):
         P.request_view(request)
 
 
+@pytest.mark.parametrize("host", ["[::1::2]", "[:::]", "[1:2:3:4:5:6:7:8:9]"])
+@pytest.mark.parametrize("components", [("@method", "@authority", "@path"), ("@method", "@authority", "@target-uri")])
+def test_host_with_an_invalid_ipv6_literal_is_a_malformed_request(host, components):
+    # It passes the host[:port] check; urlsplit's ValueError on it used to
+    # escape verify_request instead of a SignatureError.
+    request = signed(url="https://api.example.com/v1/charges", body=b"", components=components)
+    request.environ["HTTP_HOST"] = host
+    refused(request, "malformed_request")
+
+
 def test_request_view_normalises_the_authority():
     view = P.request_view(webob.Request.blank("https://API.Example.COM:443/a?b=1"))
     assert view.url == "https://api.example.com/a?b=1"
