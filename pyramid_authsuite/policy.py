@@ -75,6 +75,16 @@ class Verdict:
 NO_CREDENTIALS = Verdict()
 
 
+def refused(code: str, detail: str, **refusal: Any) -> Verdict:
+    """A verdict refusing the credentials; ``refusal`` are the other :class:`Refusal` fields."""
+    return Verdict(refusal=Refusal(code=code, detail=detail, **refusal))
+
+
+def rate_limited(detail: str, retry_after: int) -> Refusal:
+    """The 429 refusal of every scheme's rate limits (``Retry-After`` = the window)."""
+    return Refusal(code="rate_limited", detail=detail, status=429, retry_after=retry_after)
+
+
 @implementer(IAuthenticationPolicy)
 class AuthSuitePolicy:
     """Base class of the pyramid_authsuite policies.

@@ -6,7 +6,7 @@ from typing import Any
 from pyramid_authsuite.accounts import USERID_PATTERN
 from pyramid_authsuite.basic.protocol import BasicParseError, is_basic, parse_basic
 from pyramid_authsuite.identity import Identity, account_principals
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, client_address
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, client_address, rate_limited
 from pyramid_authsuite.settings import as_duration, as_int
 
 
@@ -71,14 +71,7 @@ class BasicAuthenticationPolicy(AuthSuitePolicy):
         address_key = f"basic:failed:addr:{address}"
 
         if self._locked_out(cache, user_key, address_key):
-            return Verdict(
-                refusal=Refusal(
-                    code="rate_limited",
-                    detail="Too many failed login attempts; try again later.",
-                    status=429,
-                    retry_after=self.lockout_seconds,
-                )
-            )
+            return Verdict(refusal=rate_limited("Too many failed login attempts; try again later.", self.lockout_seconds))
 
         account = registry.authsuite_accounts.authenticate(userid, password) if user_key else None
         if account is None:

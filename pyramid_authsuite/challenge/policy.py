@@ -28,7 +28,7 @@ from typing import Any, Callable
 from pyramid_authsuite.challenge import protocol
 from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.identity import Identity, account_principals
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, client_address
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, client_address, rate_limited, refused
 from pyramid_authsuite.secret import derived_key
 from pyramid_authsuite.settings import as_duration, as_int, as_list
 
@@ -73,10 +73,6 @@ class IssuedChallenge:
             "algorithm": self.algorithm,
             "expires_in": self.expires_in,
         }
-
-
-def _refused(code: str, detail: str, **kwargs: Any) -> Verdict:
-    return Verdict(refusal=Refusal(code=code, detail=detail, **kwargs))
 
 
 class ChallengeAuthenticationPolicy(AuthSuitePolicy):
@@ -207,12 +203,7 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         per_key = cache.incr(ISSUED_KEY_PREFIX + key_id, window)
         per_address = cache.incr(ISSUED_ADDRESS_PREFIX + address, window)
         if per_key > self.max_challenges_per_key or per_address > self.max_challenges_per_address:
-            return Refusal(
-                code="rate_limited",
-                detail="Too many challenges requested; try again later.",
-                status=429,
-                retry_after=window,
-            )
+            return rate_limited("Too many challenges requested; try again later.", window)
 
         kind, public_key = self._key_for_issuing(registry, key_id)
         challenge = protocol.new_challenge()
@@ -293,7 +284,7 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
             auth = protocol.parse_authorization(header)
         except protocol.ChallengeParseError as error:
             cache.incr(FAILED_ADDRESS_PREFIX + address, self.lockout_seconds)
-            return _refused("malformed_credentials", f"Malformed Challenge header: {error}.")
+            return refused("malformed_credentials", f"Malformed Challenge header: {error}.")
         verdict, key_failures = self._check_answer(request, auth, address)
         if verdict.refusal is not None and verdict.refusal.status == 401:
             cache.incr(FAILED_KEY_PREFIX + auth.key_id, self.lockout_seconds)
@@ -313,10 +304,10 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         try:
             expires_at = protocol.read_challenge_id(derived_key(registry, ID_KEY_PURPOSE), auth.challenge_id)
         except protocol.ChallengeIdError:
-            return _refused("unknown_challenge", "This challenge was not issued here (unknown or altered id)."), 0
+            return refused("unknown_challenge", "This challenge was not issued here (unknown or altered id)."), 0
         now = self.clock()
         if now >= expires_at:
-            return _refused("expired_challenge", "This challenge has expired; ask for a new one."), 0
+            return refused("expired_challenge", "This challenge has expired; ask for a new one."), 0
         # One round trip: the key's failure count, and the tombstone saying
         # this challenge has been answered (atomic: of several answers, one
         # records it first), kept until the challenge would have expired.
@@ -331,28 +322,23 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
             (cache.get(FAILED_ADDRESS_PREFIX + address) or 0) >= self.max_failed_answers_per_address
         ):
             # Refused without consuming the challenge: a locked-out caller learns nothing.
-            return _refused(
-                "rate_limited",
-                "Too many failed answers; try again later.",
-                status=429,
-                retry_after=self.lockout_seconds,
-            ), key_failures
+            return Verdict(refusal=rate_limited("Too many failed answers; try again later.", self.lockout_seconds)), key_failures
         # The one atomic step that makes a challenge single-use everywhere:
         # whoever pops the record is the only one to check an answer against it.
         record = cache.pop(PENDING_PREFIX + auth.challenge_id)
         if record is None:
             if not first_answer:
-                return _refused("replayed_challenge", "This challenge was already answered."), key_failures
+                return refused("replayed_challenge", "This challenge was already answered."), key_failures
             # Issued here (its MAC verified) and never answered, yet gone: the
             # cache lost it (evicted, flushed), or two answers raced and the
             # other one took the record first.
-            return _refused("unknown_challenge", "This challenge is unknown here; ask for a new one."), key_failures
+            return refused("unknown_challenge", "This challenge is unknown here; ask for a new one."), key_failures
         return self._check_record(request, auth, record), key_failures
 
     def _check_record(self, request: Any, auth: protocol.ChallengeAuthorization, record: dict[str, Any]) -> Verdict:
         registry = request.registry
         if record["k"] != auth.key_id:
-            return _refused("invalid_key", "This challenge was issued for another key.")
+            return refused("invalid_key", "This challenge was issued for another key.")
         kind = record["t"]
         key = self._get_key(registry, auth.key_id)
         usable = None
@@ -366,13 +352,13 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
             # another kind since: spend what a real check costs, and answer as
             # for a wrong answer, so that key ids cannot be probed here either.
             self._dummy_verify(kind, auth, record["e"])
-            return _refused("invalid_response", "The answer to the challenge is wrong.")
+            return refused("invalid_response", "The answer to the challenge is wrong.")
         if not protocol.verify_response(kind, usable, auth.challenge_id, auth.key_id, record["e"], auth.response):
-            return _refused("invalid_response", "The answer to the challenge is wrong.")
+            return refused("invalid_response", "The answer to the challenge is wrong.")
         # Only after the answer proved the key: its owner may learn this.
         account = self._get_account(registry, key.userid)
         if account is None or account.disabled:
-            return _refused("invalid_key", "This key cannot be used: its account is disabled.")
+            return refused("invalid_key", "This key cannot be used: its account is disabled.")
         request.environ[KEY_ID_ENVIRON_KEY] = auth.key_id
         principals = account_principals(account, self.scheme) | {f"key:{auth.key_id}"}
         return Verdict(identity=Identity(account.userid, self.scheme, principals))

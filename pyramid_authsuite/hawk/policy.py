@@ -11,7 +11,7 @@ from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.hawk import protocol
 from pyramid_authsuite.hawk.sessions import HawkSession, sessions_for
 from pyramid_authsuite.identity import Identity
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Verdict, refused
 from pyramid_authsuite.settings import as_bool, as_duration, as_list
 
 logger = logging.getLogger(__name__)
@@ -25,10 +25,6 @@ _REFRESH_MEMO_LIMIT = 10_000
 # Characters a path keeps as they are when re-quoted (RFC 3986 pchar + "/").
 _SAFE_PATH_CHARS = "/:@!$&'()*+,;=-._~%"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*")
-
-
-def _refusal(code: str, detail: str, **kwargs: Any) -> Verdict:
-    return Verdict(refusal=Refusal(code=code, detail=detail, **kwargs))
 
 
 def request_target(environ: dict) -> str:
@@ -152,10 +148,10 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         try:
             auth = protocol.parse_authorization(header)
         except protocol.HawkParseError as error:
-            return _refusal("malformed_credentials", f"Malformed Hawk header: {error}.")
+            return refused("malformed_credentials", f"Malformed Hawk header: {error}.")
         algorithm = "sha256" if len(auth.mac) == 44 else "sha1"
         if algorithm not in self.algorithms:
-            return _refusal("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
+            return refused("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
         sessions = sessions_for(request.registry)
         now = time.time()
         if abs(auth.ts - now) > self.timestamp_skew_seconds:
@@ -167,7 +163,7 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         if session is None:
             if fresh:
                 sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
-            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
+            return refused("invalid_credentials", "Unknown or expired Hawk session.")
         host, port = host_and_port(environ)
         # The request's lines of the normalized string: the response's MAC
         # covers them too, so they are built once, here.
@@ -186,11 +182,11 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             if fresh:
                 sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
             if isinstance(error, protocol.HawkPayloadError):
-                return _refusal("invalid_payload", "The body does not match the Hawk payload hash.")
-            return _refusal("invalid_credentials", "Invalid Hawk MAC.")
+                return refused("invalid_payload", "The body does not match the Hawk payload hash.")
+            return refused("invalid_credentials", "Invalid Hawk MAC.")
         # Reported only for a valid MAC, so a replay tells a forger nothing.
         if not fresh:
-            return _refusal("replayed_request", "This Hawk request was already received (replay).")
+            return refused("replayed_request", "This Hawk request was already received (replay).")
         self._slide(sessions, session, now)
         environ[SESSION_KEY] = session
         if self.sign_responses:
@@ -199,9 +195,9 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
 
     def _stale(self, session: HawkSession | None, algorithm: str, now: float) -> Verdict:
         if session is None:
-            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
+            return refused("invalid_credentials", "Unknown or expired Hawk session.")
         challenge = protocol.timestamp_challenge(session.key, algorithm, int(now), allowed_algorithms=self.algorithms)
-        return _refusal("stale_timestamp", "Stale Hawk timestamp; see ts and tsm in WWW-Authenticate.", challenge=challenge)
+        return refused("stale_timestamp", "Stale Hawk timestamp; see ts and tsm in WWW-Authenticate.", challenge=challenge)
 
     def _verify_bewit(self, request: Any) -> Verdict:
         environ = request.environ
@@ -211,13 +207,13 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
                 return NO_CREDENTIALS
             bewit = protocol.parse_bewit(value)
         except protocol.HawkParseError as error:
-            return _refusal("malformed_credentials", f"Malformed bewit: {error}.")
+            return refused("malformed_credentials", f"Malformed bewit: {error}.")
         session = sessions_for(request.registry).lookup(bewit.id)
         if session is None:
-            return _refusal("invalid_credentials", "Unknown or expired Hawk session.")
+            return refused("invalid_credentials", "Unknown or expired Hawk session.")
         algorithm = "sha256" if len(bewit.mac) == 44 else "sha1"
         if algorithm not in self.algorithms:
-            return _refusal("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
+            return refused("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
         host, port = host_and_port(environ)
         try:
             protocol.verify_bewit(
@@ -232,11 +228,11 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
                 allowed_algorithms=self.algorithms,
             )
         except protocol.HawkBewitExpired:
-            return _refusal("expired_bewit", "This signed URL has expired.")
+            return refused("expired_bewit", "This signed URL has expired.")
         except protocol.HawkBewitMethodError:
-            return _refusal("invalid_credentials", "Signed URLs are valid for GET and HEAD only.")
+            return refused("invalid_credentials", "Signed URLs are valid for GET and HEAD only.")
         except protocol.HawkError:
-            return _refusal("invalid_credentials", "Invalid bewit.")
+            return refused("invalid_credentials", "Invalid bewit.")
         return self._verdict_for(session)
 
     def _verdict_for(self, session: HawkSession) -> Verdict:
