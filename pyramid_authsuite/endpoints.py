@@ -85,3 +85,25 @@ def endpoint_service(name: str, path: str, description: str, **options: Any) -> 
         error_handler=cornice_errors,
         **options,
     )
+
+
+def login_account(request: Any, credentials: str) -> tuple[Any, Any]:
+    """``(account, None)`` for a caller who may obtain ``credentials`` (``"Sessions"``,
+    ``"Tokens"``), else ``(None, 403 problem)`` for the view to return.
+
+    The caller must have logged in with a scheme in ``authsuite.login_schemes``
+    and its account must exist and be enabled. (Returned, not raised: a raised
+    403 would go through the forbidden view, which answers a generic problem.)
+    """
+    from pyramid_authsuite.security import problem
+
+    identity = request.identity
+    registry = request.registry
+    if identity.scheme not in registry.authsuite_settings.login_schemes:
+        return None, problem(
+            403, "login_scheme_not_allowed", f"{credentials} cannot be obtained with {identity.scheme} credentials."
+        )
+    account = registry.authsuite_accounts.get(identity.userid)
+    if account is None or account.disabled:
+        return None, problem(403, "account_unavailable", f"This account cannot obtain {credentials.lower()}.")
+    return account, None

@@ -11,7 +11,7 @@ from typing import Any
 from cornice import Service
 from pyramid.httpexceptions import HTTPNoContent
 
-from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, cors_options, endpoint_service
+from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, cors_options, endpoint_service, login_account
 from pyramid_authsuite.hawk.policy import SESSION_KEY, HawkAuthenticationPolicy
 from pyramid_authsuite.hawk.sessions import sessions_for
 from pyramid_authsuite.security import problem
@@ -25,13 +25,10 @@ def hawk_policy(registry: Any) -> HawkAuthenticationPolicy:
 
 def create_session(request: Any):
     """Log in with a login scheme (``authsuite.login_schemes``); answer a new session token."""
-    identity = request.identity
     registry = request.registry
-    if identity.scheme not in registry.authsuite_settings.login_schemes:
-        return problem(403, "login_scheme_not_allowed", f"Sessions cannot be obtained with {identity.scheme} credentials.")
-    account = registry.authsuite_accounts.get(identity.userid)
-    if account is None or account.disabled:
-        return problem(403, "account_unavailable", "This account cannot obtain sessions.")
+    account, refusal = login_account(request, "Sessions")
+    if refusal is not None:
+        return refusal
     ttl = hawk_policy(registry).session_ttl_seconds
     token = sessions_for(registry).create(account, ttl)
     expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=ttl)

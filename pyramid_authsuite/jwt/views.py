@@ -11,7 +11,7 @@ from typing import Any
 from cornice import Service
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPNoContent
 
-from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, cors_options, endpoint_service
+from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, cors_options, endpoint_service, login_account
 from pyramid_authsuite.jwt.policy import TOKEN_KEY, JWTAuthenticationPolicy
 from pyramid_authsuite.security import problem
 
@@ -46,13 +46,10 @@ def create_token(request: Any):
     """Log in with a login scheme (``authsuite.login_schemes``); answer an access token (RFC 6749 5.1)."""
     if request.matchdict.get("current"):
         return _not_allowed("DELETE")
-    identity = request.identity
     registry = request.registry
-    if identity.scheme not in registry.authsuite_settings.login_schemes:
-        return problem(403, "login_scheme_not_allowed", f"Tokens cannot be obtained with {identity.scheme} credentials.")
-    account = registry.authsuite_accounts.get(identity.userid)
-    if account is None or account.disabled:
-        return problem(403, "account_unavailable", "This account cannot obtain tokens.")
+    account, refusal = login_account(request, "Tokens")
+    if refusal is not None:
+        return refusal
     policy = signing_policy(registry)
     if policy is None:
         logger.error("POST /tokens: no JWT policy holds a signing key (secret, private_key or keys)")
