@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 import json
 import math
-from typing import Any
+from typing import Any, Callable
 
 from pyramid_authsuite.exceptions import CacheUnavailable
 
@@ -129,6 +129,22 @@ class Cache(abc.ABC):
         request (Hawk): each half is atomic as ``get`` and ``add`` are; the
         pair costs one network round trip instead of two.
         """
+
+    def start_get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> Callable[[], tuple[Any, bool]]:
+        """:meth:`get_and_add` in two halves: start it now, call the result for its answer.
+
+        A backend behind a network sends the commands here and reads the
+        replies in the returned callable, so the caller can do work that does
+        not depend on the answer while the server answers. Call the result
+        exactly once, on the same thread, before any other operation on this
+        cache there; a backend must survive a caller that never does (an
+        exception in between) without ever handing that answer to another
+        caller. Errors are those of :meth:`get_and_add`, raised by either half.
+
+        This default does it all at once.
+        """
+        answer = self.get_and_add(key, add_key, value, ttl)
+        return lambda: answer
 
     # Sets of strings, for indexes (an account's Hawk sessions). A key holding
     # a set is only ever used with these three operations.

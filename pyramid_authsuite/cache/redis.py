@@ -171,11 +171,9 @@ def _read_more(sock: socket.socket, data: bytes) -> bytes:
     return data + chunk if data else chunk
 
 
-def _exchange(connection: Any, packed: bytes, count: int) -> list[Any]:
-    """Send packed commands on ``connection``, read ``count`` replies; an error reply raises.
+def _send_packed(connection: Any, packed: bytes) -> None:
+    """Send packed commands on ``connection`` (connecting it first if needed).
 
-    Replies: bytes (bulk and simple strings), int, or None (null). Every reply
-    is read before an error reply raises, so the connection stays in step.
     Failures raise what redis-py would: ``ConnectionError`` (retried once by
     the caller) or ``TimeoutError`` (not retried).
     """
@@ -183,30 +181,94 @@ def _exchange(connection: Any, packed: bytes, count: int) -> list[Any]:
     if sock is _NO_SOCKET:
         # A connection class without a plain socket: let redis-py do it all.
         connection.send_packed_command([packed])
+        return
+    if sock is None:
+        # redis-py connects: socket, TLS, AUTH, SELECT, HELLO, and its errors.
+        connection.connect()
+        sock = connection._sock
+        _use_kernel_timeouts(sock)
+    elif connection.health_check_interval:
+        connection.check_health()
+    try:
+        sock.sendall(packed)
+    except (socket.timeout, BlockingIOError):
+        raise RedisTimeoutError("Timeout writing to the Redis server") from None
+    except OSError as error:
+        raise RedisConnectionError(f"Error while writing to the Redis server ({error.__class__.__name__})") from None
+
+
+def _receive(connection: Any, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
+    """Read the ``count`` replies to what :func:`_send_packed` sent; an error reply raises.
+
+    Replies: bytes (bulk and simple strings), int, or None (null). Every reply
+    is read before an error reply raises, so the connection stays in step.
+    ``fast(data)``, when given, is tried on the first chunk read: it returns
+    the answer if the chunk is exactly the replies it expects, else
+    :data:`_NOT_SIMPLE`, and then the general parser reads them (and the
+    answer is the list of replies).
+    """
+    sock = getattr(connection, "_sock", _NO_SOCKET)
+    if sock is _NO_SOCKET:
         replies = [connection.read_response(disable_decoding=False) for _ in range(count)]
     else:
-        if sock is None:
-            # redis-py connects: socket, TLS, AUTH, SELECT, HELLO, and its errors.
-            connection.connect()
-            sock = connection._sock
-            _use_kernel_timeouts(sock)
-        elif connection.health_check_interval:
-            connection.check_health()
-        try:
-            sock.sendall(packed)
-        except (socket.timeout, BlockingIOError):
-            raise RedisTimeoutError("Timeout writing to the Redis server") from None
-        except OSError as error:
-            raise RedisConnectionError(f"Error while writing to the Redis server ({error.__class__.__name__})") from None
-        replies = _read_replies(sock, count)
+        data = _read_more(sock, b"")
+        if fast is not None:
+            answer = fast(data)
+            if answer is not _NOT_SIMPLE:
+                return answer
+        replies = _read_replies(sock, count, data)
     for reply in replies:
         if isinstance(reply, RedisError):
             raise reply
     return replies
 
 
-def _read_replies(sock: socket.socket, count: int) -> list[Any]:
-    data = _read_more(sock, b"")
+def _exchange(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
+    """Send packed commands on ``connection`` and read their ``count`` replies (see :func:`_receive`)."""
+    _send_packed(connection, packed)
+    return _receive(connection, count, fast)
+
+
+# What a fast reply parser answers when the data is not what it expects.
+_NOT_SIMPLE = object()
+
+
+def _get_then_set_nx_replies(data: bytes) -> Any:
+    """``(value or None, stored)`` from the replies to GET then SET ... NX, when
+    ``data`` is exactly those two replies in their usual form; else :data:`_NOT_SIMPLE`.
+
+    The usual form: a bulk string or a null (RESP2 ``$-1``, RESP3 ``_``),
+    then ``+OK`` or a null. The bulk string's announced length must account
+    for every byte before the second reply, so a value that happens to end
+    like a reply, or a chunk that holds only part of the replies, never
+    passes: those (and push messages, errors) go to the general parser.
+    """
+    if data.endswith(b"+OK\r\n"):
+        stored, head = True, data[:-5]
+    elif data.endswith(b"$-1\r\n"):
+        stored, head = False, data[:-5]
+    elif data.endswith(b"_\r\n"):
+        stored, head = False, data[:-3]
+    else:
+        return _NOT_SIMPLE
+    if head == b"$-1\r\n" or head == b"_\r\n":
+        return None, stored
+    end = head.find(b"\r\n")
+    digits = head[1:end]
+    if (
+        head[:1] != b"$"
+        or not digits.isdigit()
+        or len(head) != end + 4 + int(digits)
+        or not head.endswith(b"\r\n")
+    ):
+        return _NOT_SIMPLE
+    return head[end + 2 : -2], stored
+
+
+def _read_replies(sock: socket.socket, count: int, data: bytes = b"") -> list[Any]:
+    """Parse ``count`` replies from ``data`` and what follows on ``sock``."""
+    if not data:
+        data = _read_more(sock, b"")
     replies: list[Any] = []
     pos = 0
     skip = 0  # elements of push messages and attributes still to pass over
@@ -345,17 +407,25 @@ class RedisCache(Cache):
         return self.prefix + key
 
     def _connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
+        local = self._local
+        connection = getattr(local, "connection", None)
         if connection is None:
             connection = self._client.connection_pool.make_connection()
-            self._local.connection = connection
+            local.connection = connection
+            local.pending = False
             with self._held_lock:
                 self._held.add(connection)
+        elif local.pending:
+            # A started exchange (start_get_and_add) was never finished: its
+            # replies are still on the wire and must never be read as the
+            # answer to another command. A new connection is the safe way out.
+            local.pending = False
+            connection.disconnect()
         return connection
 
-    def _send(self, packed: bytes, count: int) -> list[Any]:
+    def _send(self, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
         """Send packed commands (:func:`_pack`) in one write on this thread's
-        connection; return their ``count`` replies.
+        connection; return their ``count`` replies (or ``fast``'s answer, see :func:`_receive`).
 
         Like the client's own retry policy: a connection error (a connection
         the server closed, a server restarted) is retried once on a new
@@ -363,15 +433,19 @@ class RedisCache(Cache):
         """
         connection = self._connection()
         try:
-            return _exchange(connection, packed, count)
+            return _exchange(connection, packed, count, fast)
         except RedisConnectionError:
             connection.disconnect()
         except BaseException:
             # A timeout or an interrupted read leaves replies pending: never reuse it.
             connection.disconnect()
             raise
+        return self._retry(connection, packed, count, fast)
+
+    @staticmethod
+    def _retry(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None) -> Any:
         try:
-            return _exchange(connection, packed, count)
+            return _exchange(connection, packed, count, fast)
         except BaseException:
             connection.disconnect()
             raise
@@ -380,21 +454,65 @@ class RedisCache(Cache):
         """One command on this thread's connection (see :meth:`_send`)."""
         return self._send(_pack(args), 1)[0]
 
-    @_unavailable("get_and_add")
-    def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
+    def _get_and_add_command(self, key: str, add_key: str, value: Any, ttl: float) -> bytes:
+        """GET key, then SET add_key value PX ttl NX, packed in one write."""
         milliseconds = _ttl_ms(ttl)
-        # The request path's one round trip: both commands packed in one go.
         get_key = (self.prefix + key).encode("utf-8")
         set_key = (self.prefix + add_key).encode("utf-8")
         stored = encode_value(value)
         ms = b"%d" % milliseconds
-        found, added = self._send(
+        return (
             b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n*6\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
             b"$2\r\nPX\r\n$%d\r\n%b\r\n$2\r\nNX\r\n"
-            % (len(get_key), get_key, len(set_key), set_key, len(stored), stored, len(ms), ms),
-            2,
+            % (len(get_key), get_key, len(set_key), set_key, len(stored), stored, len(ms), ms)
         )
-        return decode_value(found), added is not None
+
+    @staticmethod
+    def _get_and_add_answer(answer: Any) -> tuple[Any, bool]:
+        if type(answer) is list:  # from the general parser: [value, b"OK" or None]
+            answer = answer[0], answer[1] is not None
+        return decode_value(answer[0]), answer[1]
+
+    @_unavailable("get_and_add")
+    def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
+        # The request path's one round trip: both commands packed in one go.
+        packed = self._get_and_add_command(key, add_key, value, ttl)
+        return self._get_and_add_answer(self._send(packed, 2, _get_then_set_nx_replies))
+
+    @_unavailable("get_and_add")
+    def start_get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> Callable[[], tuple[Any, bool]]:
+        packed = self._get_and_add_command(key, add_key, value, ttl)
+        connection = self._connection()
+        try:
+            _send_packed(connection, packed)
+        except RedisConnectionError:
+            # A connection the server had closed: the whole exchange is retried
+            # (once, on a new connection) in the second half.
+            connection.disconnect()
+            return functools.partial(self._finish_get_and_add, connection, packed, False)
+        except BaseException:
+            connection.disconnect()
+            raise
+        self._local.pending = True
+        return functools.partial(self._finish_get_and_add, connection, packed, True)
+
+    @_unavailable("get_and_add")
+    def _finish_get_and_add(self, connection: Any, packed: bytes, sent: bool) -> tuple[Any, bool]:
+        local = self._local
+        if sent:
+            if not local.pending or getattr(local, "connection", None) is not connection:
+                # Finished twice, on another thread, or after another command
+                # dropped the connection: its replies are gone or not ours.
+                raise RuntimeError("start_get_and_add() finished twice or out of turn")
+            local.pending = False
+            try:
+                return self._get_and_add_answer(_receive(connection, 2, _get_then_set_nx_replies))
+            except RedisConnectionError:
+                connection.disconnect()
+            except BaseException:
+                connection.disconnect()
+                raise
+        return self._get_and_add_answer(self._retry(connection, packed, 2, _get_then_set_nx_replies))
 
     @_unavailable("add")
     def add(self, key: str, value: Any, ttl: float) -> bool:

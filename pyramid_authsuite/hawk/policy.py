@@ -158,18 +158,20 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             # Checked before any nonce is recorded; the session is needed only
             # to sign the server time (tsm) so the client can trust it.
             return self._stale(sessions.lookup(auth.id), algorithm, now)
-        # The session lookup and the nonce record share one cache round trip.
-        session, fresh = sessions.lookup_recording_nonce(auth.id, auth.ts, auth.nonce, self.nonce_ttl_seconds)
+        # The session lookup and the nonce record share one cache round trip,
+        # started here and answered below: the request's lines of the
+        # normalized string are built while Redis answers. (The response's
+        # MAC covers them too, so they are built once.)
+        answer = sessions.start_lookup_recording_nonce(auth.id, auth.ts, auth.nonce, self.nonce_ttl_seconds)
+        host, port = host_and_port(environ)
+        fields = protocol.request_fields(
+            auth.ts, auth.nonce, environ["REQUEST_METHOD"], request_target(environ), host, port
+        )
+        session, fresh = answer()
         if session is None:
             if fresh:
                 sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
             return refused("invalid_credentials", "Unknown or expired Hawk session.")
-        host, port = host_and_port(environ)
-        # The request's lines of the normalized string: the response's MAC
-        # covers them too, so they are built once, here.
-        fields = protocol.request_fields(
-            auth.ts, auth.nonce, environ["REQUEST_METHOD"], request_target(environ), host, port
-        )
         verify_payload = self.verify_payload
         try:
             protocol.verify_request_fields(

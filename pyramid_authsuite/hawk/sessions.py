@@ -17,7 +17,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pyramid_authsuite.hawk.protocol import derive_session_credentials
 from pyramid_authsuite.secret import derived_key
@@ -98,9 +98,25 @@ class HawkSessions:
         and the MAC after, and calls :meth:`forget_nonce` when the MAC does
         not verify, so that a forged request leaves nothing behind.
         """
+        return self.start_lookup_recording_nonce(hawk_id, ts, nonce, ttl)()
+
+    def start_lookup_recording_nonce(
+        self, hawk_id: str, ts: int, nonce: str, ttl: int
+    ) -> Callable[[], tuple[HawkSession | None, bool]]:
+        """:meth:`lookup_recording_nonce` started now and answered by the returned callable.
+
+        With Redis the commands are on their way when this returns: the
+        caller builds what the MAC covers while the server answers (see
+        :meth:`pyramid_authsuite.cache.Cache.start_get_and_add`).
+        """
         ref = self.ref(hawk_id)
-        stored, fresh = self.cache.get_and_add(SESSION_PREFIX + ref, self._nonce_key(ref, ts, nonce), _NONCE_VALUE, ttl)
-        return self._decode(ref, stored), fresh
+        answer = self.cache.start_get_and_add(SESSION_PREFIX + ref, self._nonce_key(ref, ts, nonce), _NONCE_VALUE, ttl)
+
+        def finish() -> tuple[HawkSession | None, bool]:
+            stored, fresh = answer()
+            return self._decode(ref, stored), fresh
+
+        return finish
 
     def forget_nonce(self, hawk_id: str, ts: int, nonce: str) -> None:
         """Undo :meth:`lookup_recording_nonce`'s record (for a request that failed verification)."""

@@ -424,6 +424,31 @@ class CacheContractTests:
                 cache.get_and_add("k", "nonce", b"1", ttl)
         assert cache.get("nonce") is None
 
+    def test_started_get_and_add_answers_like_get_and_add(self, cache):
+        cache.set("session", {"user": "alice"}, self.LONG_TTL)
+        assert cache.start_get_and_add("session", "nonce", b"1", self.LONG_TTL)() == ({"user": "alice"}, True)
+        assert cache.start_get_and_add("session", "nonce", b"1", self.LONG_TTL)() == ({"user": "alice"}, False)
+        assert cache.start_get_and_add("missing", "nonce-2", b"1", self.LONG_TTL)() == (None, True)
+        assert cache.get("nonce") == b"1" and cache.get("nonce-2") == b"1"
+
+    def test_a_started_get_and_add_never_finished_disturbs_nothing(self, cache):
+        # A caller that raised between the two halves: the next operations on
+        # this thread get their own answers, never the abandoned one's.
+        cache.set("session", "first", self.LONG_TTL)
+        cache.set("other", "second", self.LONG_TTL)
+        cache.start_get_and_add("session", "nonce", b"1", self.LONG_TTL)
+        assert cache.get("other") == "second"
+        assert cache.get_and_add("other", "nonce-2", b"1", self.LONG_TTL) == ("second", True)
+        # The abandoned half's commands were sent (or are done): its nonce is
+        # recorded or not, but never half-written.
+        assert cache.get("nonce") in (None, b"1")
+
+    def test_started_get_and_add_rejects_invalid_ttls_before_sending(self, cache):
+        for ttl in INVALID_TTLS:
+            with pytest.raises(ValueError):
+                cache.start_get_and_add("k", "nonce", b"1", ttl)
+        assert cache.get("nonce") is None
+
     def test_concurrent_get_and_add_has_exactly_one_winner(self, cache):
         cache.set("session", "s", self.LONG_TTL)
         results = _run_together(lambda: cache.get_and_add("session", "nonce", b"1", self.LONG_TTL))

@@ -336,6 +336,48 @@ class TestRedisCacheWire:
         assert cache.get_and_add("key", "nonce", b"1", 60) == ("value", True)
 
 
+    def test_a_started_exchange_is_retried_once_on_a_closed_connection(self, cache, redis_client, redis_url):
+        cache.set("key", "value", 60)
+        db = int(redis_url.rsplit("/", 1)[1])
+        own = redis_client.client_id()
+        for client in redis_client.client_list():
+            if int(client["db"]) == db and int(client["id"]) != own:
+                redis_client.client_kill_filter(_id=client["id"])
+        assert cache.start_get_and_add("key", "nonce", b"1", 60)() == ("value", True)
+        assert cache.start_get_and_add("key", "nonce", b"1", 60)() == ("value", False)
+
+    def test_an_abandoned_exchange_is_never_read_as_another_answer(self, cache):
+        cache.set("session", b"abandoned", 60)
+        cache.set("other", b"wanted", 60)
+        abandoned = cache.start_get_and_add("session", "nonce", b"1", 60)
+        # The next command on this thread must not read the abandoned replies.
+        assert cache.start_get_and_add("other", "nonce-2", b"1", 60)() == (b"wanted", True)
+        # And the abandoned half cannot be finished any more.
+        with pytest.raises(RuntimeError):
+            abandoned()
+        assert cache.get("other") == b"wanted"
+
+    def test_a_started_exchange_cannot_be_finished_twice(self, cache):
+        finish = cache.start_get_and_add("missing", "nonce", b"1", 60)
+        assert finish() == (None, True)
+        with pytest.raises(RuntimeError):
+            finish()
+        assert cache.get("nonce") == b"1"
+
+    def test_a_started_exchange_on_a_stopped_server_is_unavailable(self, redis_url):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        listener.close()  # nothing listens there now
+        cache = RedisCache(f"redis://127.0.0.1:{port}/0", timeout_seconds=0.2)
+        try:
+            with pytest.raises(CacheUnavailable) as raised:
+                call_bounded(lambda: cache.start_get_and_add("key", "nonce", b"1", 60)())
+            assert "get_and_add" in str(raised.value)
+        finally:
+            cache.close()
+
+
 class _ChunkedSocket:
     """Hands out ``data`` ``size`` bytes per recv(), then EOF."""
 
@@ -404,6 +446,61 @@ def test_reply_parser_end_of_stream_is_a_connection_error():
 
     with pytest.raises(RedisConnectionError):
         _read_replies(_ChunkedSocket(b"$5\r\nhel", 4), 1)
+
+class _Connection:
+    """What _receive() needs of a redis-py connection: its socket."""
+
+    def __init__(self, sock):
+        self._sock = sock
+
+
+# GET then SET ... NX replies, as the fast parser must answer them, at every
+# chunk size (a chunk that holds only part of them goes to the general parser).
+GET_THEN_SET_NX = [
+    (b"$5\r\nhello\r\n+OK\r\n", (b"hello", True)),
+    (b"$5\r\nhello\r\n$-1\r\n", (b"hello", False)),
+    (b"$5\r\nhello\r\n_\r\n", (b"hello", False)),
+    (b"$-1\r\n+OK\r\n", (None, True)),
+    (b"_\r\n_\r\n", (None, False)),
+    (b"$0\r\n\r\n+OK\r\n", (b"", True)),
+    # Values that end like a reply, or hold one.
+    (b"$5\r\n+OK\r\n\r\n+OK\r\n", (b"+OK\r\n", True)),
+    (b"$10\r\nab$-1\r\n_\r\n\r\n$-1\r\n", (b"ab$-1\r\n_\r\n", False)),
+    (b"$3\r\n_\r\n\r\n_\r\n", (b"_\r\n", False)),
+    # A push message first: the general parser passes over it.
+    (PUSH + b"$2\r\nhi\r\n+OK\r\n", (b"hi", True)),
+]
+
+
+@pytest.mark.parametrize(("wire", "expected"), GET_THEN_SET_NX)
+def test_get_then_set_nx_replies_at_every_chunk_size(wire, expected):
+    from pyramid_authsuite.cache.redis import _get_then_set_nx_replies, _receive
+
+    for size in range(1, len(wire) + 1):
+        answer = _receive(_Connection(_ChunkedSocket(wire, size)), 2, _get_then_set_nx_replies)
+        if isinstance(answer, list):  # the general parser's answer: [value, b"OK" or None]
+            answer = (answer[0], answer[1] is not None)
+        assert answer == expected, size
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"$5\r\nhel",  # part of the first reply
+        b"$5\r\nhello\r\n",  # the first reply only
+        b"$5\r\nxx+OK\r\n",  # the first reply's value ends like the second reply
+        b"$6\r\nhello\r\n+OK\r\n",  # announced length and data disagree
+        b"$x\r\nhello\r\n+OK\r\n",
+        b"-WRONGTYPE no\r\n+OK\r\n",  # an error reply
+        b"+OK\r\n",
+        b"",
+    ],
+)
+def test_get_then_set_nx_fast_parser_leaves_the_rest_to_the_general_one(data):
+    from pyramid_authsuite.cache.redis import _NOT_SIMPLE, _get_then_set_nx_replies
+
+    assert _get_then_set_nx_replies(data) is _NOT_SIMPLE
+
 
 def test_silent_server_without_handshake_times_out_without_retrying():
     """RESP2 on DB 0 sends nothing on connect: the cache's own read must time out, once."""
