@@ -262,6 +262,40 @@ def check_service(service: str) -> str | None:
     return None
 
 
+def redis_round_trip_us(count: int = 5000, repeats: int = 5) -> float:
+    """µs per PING on one held connection to the benchmark Redis, in a tight loop.
+
+    The floor any Redis-backed nonce check pays per request (two system
+    calls and the server's turn), measured in this process so that it can be
+    set beside the peers that keep their nonces in process memory.
+    """
+    import socket
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    connection = client.connection_pool.make_connection()
+    try:
+        connection.connect()
+        sock = connection._sock
+        ping = b"*1\r\n$4\r\nPING\r\n"
+        timings = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(count):
+                sock.sendall(ping)
+                if not sock.recv(64).endswith(b"\r\n"):
+                    raise RuntimeError("unexpected PING reply")
+            timings.append((time.perf_counter() - started) / count * 1e6)
+        return statistics.median(timings)
+    except (OSError, redis.RedisError, socket.timeout) as error:
+        raise Skip(f"redis not reachable ({error.__class__.__name__})") from None
+    finally:
+        connection.disconnect()
+        client.close()
+
+
 def ratio_lines(added: dict[str, float], skipped: dict[str, str]) -> list[str]:
     """Our Hawk's added cost against the peers', and against the goals."""
     labels = {
@@ -287,6 +321,12 @@ def ratio_lines(added: dict[str, float], skipped: dict[str, str]) -> list[str]:
         ratio = added["memory-unsigned"] / added["pyramid_hawkauth"]
         lines.append(f"hawk (memory, sign_responses off) added / pyramid_hawkauth added = {ratio:.2f}  (like for like: no peer signs responses)")
     labels["hmac-memory"] = "hmac (memory)"
+    if "redis-rtt" in added and "redis" in added and "memory" in added and added.get("pyramid_hawkauth", 0) > 0:
+        rtt, peer = added["redis-rtt"], added["pyramid_hawkauth"]
+        lines.append(
+            f"one Redis round trip (PING, tight loop) = {rtt:.1f} us = {rtt / peer:.2f}x pyramid_hawkauth's whole added cost; "
+            f"hawk (redis) - hawk (memory) = {added['redis'] - added['memory']:.1f} us"
+        )
     for ours, limit in (("memory", GOAL_MEMORY_US), ("redis", GOAL_REDIS_US), ("hmac-memory", GOAL_HMAC_MEMORY_US)):
         if ours in added:
             verdict = "met" if added[ours] <= limit else "NOT met"
@@ -355,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(harness.Result(variant.name, per_request, per_request - baseline, variant.note))
             if variant.key:
                 added[variant.key] = per_request - baseline
+        if "redis" in added:
+            try:
+                added["redis-rtt"] = redis_round_trip_us(count=500 if args.quick else 5000)
+            except Skip as skip:
+                skip_lines.append(f"skipped: Redis round trip: {skip}")
         if selected("argon2id verify, default parameters"):
             results.append(argon2_cost(args.quick))
 
