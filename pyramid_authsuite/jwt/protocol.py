@@ -34,6 +34,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from jwt.algorithms import get_default_algorithms
@@ -67,11 +68,27 @@ SAFE_CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/+-]{1,64}")
 # 4.1.11 says an unknown "crit" must be refused), the unencoded payload
 # option (RFC 7797) and compression, which is a JWE parameter and a zip bomb.
 _REFUSED_HEADERS = ("crit", "b64", "zip")
-# Decoded headers by their base64url segment: every token signed by one key
-# has the same header, so it is decoded once. Bounded; only valid JSON objects.
-_HEADERS: dict[str, dict[str, Any]] = {}
-_HEADERS_LIMIT = 256
+# One translation does both the alphabet check and base64url -> base64: "-"
+# and "_" become "+" and "/", the rest of the alphabet and the dots stay, and
+# every other byte ("+", "/", "=", spaces...) becomes "!", which a JWS never
+# holds; one C pass and one memchr instead of a pass per check.
+_INVALID = ord("!")
+_TO_BASE64 = bytes(
+    {ord("-"): ord("+"), ord("_"): ord("/")}.get(byte, byte if byte in _JWS_CHARACTERS else _INVALID) for byte in range(256)
+)
+_PADDING = (b"", b"", b"==", b"=")
+# Checked headers, by (base64 segment, allowed algorithms, required typ):
+# every token signed by one key has the same header, so it is decoded and
+# checked once per policy. Only headers whose token's signature verified are
+# remembered (a forger cannot churn it), bounded. The key is still looked up
+# by kid and checked against alg on every token.
+_CHECKED_HEADERS: dict[tuple[Any, ...], tuple[Mapping[str, Any], str, str | None]] = {}
+_CHECKED_HEADERS_LIMIT = 256
 _JSON = json.JSONDecoder()
+# The C scanner, called directly: JSONDecoder.decode adds two regular
+# expression matches and a Python frame around it (_json_object does the rest).
+_SCAN_JSON = _JSON.scan_once
+_JSON_WHITESPACE = " \t\n\r"  # RFC 8259 section 2
 
 
 class TokenError(Exception):
@@ -183,7 +200,7 @@ class VerifiedToken(NamedTuple):
     (A named tuple: built once per verification, on the hot path.)
     """
 
-    header: dict[str, Any]
+    header: Mapping[str, Any]
     claims: dict[str, Any]
     kid: str | None
     algorithm: str
@@ -191,6 +208,7 @@ class VerifiedToken(NamedTuple):
 
 
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_new_tuple = tuple.__new__
 
 
 def b64url_decode(segment: str) -> bytes:
@@ -218,14 +236,61 @@ def normalize_typ(value: str) -> str:
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
-    """A JSON object in strict UTF-8 (RFC 8259 section 8.1), or ``TokenError``."""
+    """A JSON object in strict UTF-8 (RFC 8259 section 8.1), or ``TokenError``.
+
+    Whitespace may surround the object (RFC 8259 section 2); anything else
+    after it is refused, as ``json.loads`` would.
+    """
     try:
-        value = _JSON.decode(data.decode("utf-8"))
-    except (ValueError, RecursionError):
+        text = data.decode("utf-8")
+        start = 0 if text[:1] == "{" else len(text) - len(text.lstrip(_JSON_WHITESPACE))
+        if text[start:start + 1] != "{":
+            raise TokenError(MALFORMED)  # not an object (or nothing at all)
+        # Starting at "{", the scanner returns a dict or raises.
+        value, end = _SCAN_JSON(text, start)
+    except (ValueError, RecursionError, StopIteration):
         raise TokenError(MALFORMED) from None
-    if not isinstance(value, dict):
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
         raise TokenError(MALFORMED)
     return value
+
+
+def _b64_decode(segment: bytes) -> bytes:
+    """Decode a segment already translated by ``_TO_BASE64`` (so already checked)."""
+    remainder = len(segment) % 4
+    if remainder == 1:
+        raise TokenError(MALFORMED)  # no base64 encoding has this length
+    try:
+        return binascii.a2b_base64(segment + _PADDING[remainder])
+    except binascii.Error:
+        raise TokenError(MALFORMED) from None
+
+
+def _split_token(token: str, max_bytes: int) -> tuple[bytes, bytes, bytes, bytes]:
+    """Size, syntax and signature decoding: ``(token_ascii, header_b64, payload_b64, signature)``.
+
+    The segments are returned in standard base64 (``-_`` as ``+/``) for
+    :func:`_b64_decode`; the size is checked before anything else is
+    looked at, so a hostile token costs one comparison or one C pass.
+    """
+    if len(token) > max_bytes:
+        raise TokenError(TOO_LARGE)
+    if not token.isascii():
+        raise TokenError(MALFORMED)
+    raw = token.encode("ascii")
+    translated = raw.translate(_TO_BASE64)
+    if _INVALID in translated:
+        raise TokenError(MALFORMED)
+    segments = translated.split(b".")
+    if len(segments) != 3:
+        raise TokenError(ENCRYPTED if len(segments) == 5 else MALFORMED)
+    header_segment, payload_segment, signature_segment = segments
+    # None empty: the signature of alg "none" is.
+    if not (header_segment and payload_segment and signature_segment):
+        raise TokenError(MALFORMED)
+    # Not required to be the canonical encoding: nothing is keyed on the
+    # signature's spelling (revocation uses the signed part or jti).
+    return raw, header_segment, payload_segment, _b64_decode(signature_segment)
 
 
 def parse_token(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> tuple[dict[str, Any], str, str, bytes]:
@@ -233,38 +298,12 @@ def parse_token(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> tupl
 
     Returns ``(header, signing_input, payload_segment, signature)``. The size
     is checked before anything else is looked at, then the syntax, so a
-    hostile token costs one comparison or one regular expression.
+    hostile token costs one comparison or one pass over it.
     """
-    if len(token) > max_bytes:
-        raise TokenError(TOO_LARGE)
-    # Only the alphabet and dots (deleting them must leave nothing: one C
-    # loop, cheaper than a regular expression), then exactly three segments,
-    # none empty: the signature of alg "none" is.
-    if not token.isascii() or token.encode("ascii").translate(None, _JWS_CHARACTERS):
-        raise TokenError(MALFORMED)
-    dots = token.count(".")
-    if dots != 2:
-        raise TokenError(ENCRYPTED if dots == 4 else MALFORMED)
-    signing_input, _, signature_segment = token.rpartition(".")
-    header_segment, _, payload_segment = signing_input.partition(".")
-    if not (header_segment and payload_segment and signature_segment):
-        raise TokenError(MALFORMED)
-    try:
-        # Not required to be the canonical encoding: nothing is keyed on the
-        # signature's spelling (revocation uses the signed part or jti).
-        signature = b64url_decode(signature_segment)
-    except ValueError:
-        raise TokenError(MALFORMED) from None
-    header = _HEADERS.get(header_segment)
-    if header is None:
-        try:
-            header = _json_object(b64url_decode(header_segment))
-        except ValueError:
-            raise TokenError(MALFORMED) from None
-        if len(_HEADERS) >= _HEADERS_LIMIT:
-            _HEADERS.clear()
-        _HEADERS[header_segment] = header
-    return header, signing_input, payload_segment, signature
+    _, header_segment, payload_segment, signature = _split_token(token, max_bytes)
+    header = _json_object(_b64_decode(header_segment))
+    signing_input, _, _ = token.rpartition(".")
+    return header, signing_input, signing_input.partition(".")[2], signature
 
 
 def check_header(header: Mapping[str, Any], allowed_algorithms: Iterable[str], typ: str | None) -> tuple[str, str | None]:
@@ -289,11 +328,11 @@ def check_header(header: Mapping[str, Any], allowed_algorithms: Iterable[str], t
     return alg, kid
 
 
-def verify_signature(signing_input: str, signature: bytes, alg: str, key: VerificationKey) -> None:
+def verify_signature(signing_input: str | bytes, signature: bytes, alg: str, key: VerificationKey) -> None:
     """Verify with ``key`` if ``alg`` is one it is bound to; ``TokenError`` otherwise."""
     if alg not in key.algorithms:
         raise TokenError(ALG_REFUSED)
-    message = signing_input.encode("ascii")
+    message = signing_input if type(signing_input) is bytes else signing_input.encode("ascii")  # type: ignore[union-attr]
     hmac_state = key._hmac.get(alg)  # type: ignore[attr-defined]
     if hmac_state is not None:
         valid = hmac.compare_digest(hmac_state.mac(message), signature)
@@ -374,17 +413,28 @@ def verify_token(
     when the token has none) or raises :class:`TokenError`; it is only
     ever given the ``kid``, never a URL or key from the token.
     """
-    header, signing_input, payload_segment, signature = parse_token(token, max_bytes=max_bytes)
-    alg, kid = check_header(header, allowed_algorithms, rules.typ)
-    key = find_key(kid)
-    verify_signature(signing_input, signature, alg, key)
+    raw, header_segment, payload_segment, signature = _split_token(token, max_bytes)
+    memo_key: tuple[Any, ...] | None = (header_segment, allowed_algorithms, rules.typ)
     try:
-        payload = b64url_decode(payload_segment)
-    except ValueError:
-        raise TokenError(MALFORMED) from None
-    claims = _json_object(payload)
+        checked = _CHECKED_HEADERS.get(memo_key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable allow-list (a list): no memo
+        memo_key, checked = None, None
+    if checked is None:
+        header: Mapping[str, Any] = MappingProxyType(_json_object(_b64_decode(header_segment)))
+        alg, kid = check_header(header, allowed_algorithms, rules.typ)
+    else:
+        header, alg, kid = checked
+    key = find_key(kid)
+    signed_length = len(header_segment) + 1 + len(payload_segment)
+    verify_signature(raw[:signed_length], signature, alg, key)
+    if checked is None and memo_key is not None:
+        if len(_CHECKED_HEADERS) >= _CHECKED_HEADERS_LIMIT:
+            _CHECKED_HEADERS.clear()
+        _CHECKED_HEADERS[memo_key] = (header, alg, kid)
+    claims = _json_object(_b64_decode(payload_segment))
     validate_claims(claims, rules, now)
-    return VerifiedToken(header, claims, kid, alg, signing_input)
+    # VerifiedToken(...) without the Python-level __new__ of a named tuple.
+    return _new_tuple(VerifiedToken, (header, claims, kid, alg, token[:signed_length]))
 
 
 def verify_jws(token: str, key: VerificationKey, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> tuple[dict[str, Any], bytes]:
@@ -393,13 +443,11 @@ def verify_jws(token: str, key: VerificationKey, *, max_bytes: int = DEFAULT_MAX
     For the RFCs' signature vectors (RFC 8037 A.4 signs a plain sentence).
     The header rules are those of :func:`verify_token`.
     """
-    header, signing_input, payload_segment, signature = parse_token(token, max_bytes=max_bytes)
+    raw, header_segment, payload_segment, signature = _split_token(token, max_bytes)
+    header = _json_object(_b64_decode(header_segment))
     alg, _ = check_header(header, key.algorithms, None)
-    verify_signature(signing_input, signature, alg, key)
-    try:
-        return header, b64url_decode(payload_segment)
-    except ValueError:
-        raise TokenError(MALFORMED) from None
+    verify_signature(raw[: len(header_segment) + 1 + len(payload_segment)], signature, alg, key)
+    return header, _b64_decode(payload_segment)
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:

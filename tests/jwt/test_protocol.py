@@ -214,6 +214,17 @@ def test_malformed_tokens_are_refused(token):
     assert refused.value.description == protocol.MALFORMED
 
 
+@pytest.mark.parametrize("character", ["+", "/", "=", "!", " ", "\x00", "*", "\x7f"])
+@pytest.mark.parametrize("segment", [0, 1, 2])
+def test_a_character_outside_base64url_is_refused_in_any_segment(character, segment):
+    """Also "+", "/" and "=": standard base64 would decode them, base64url has none (RFC 7515 section 2)."""
+    parts = signed({"alg": "HS256"}, {"sub": "alice"}).split(".")
+    parts[segment] = parts[segment][:4] + character + parts[segment][5:]
+    with pytest.raises(TokenError) as refused:
+        verify(".".join(parts))
+    assert refused.value.description == protocol.MALFORMED
+
+
 def test_a_truncated_token_is_refused():
     token = jwt.encode({"sub": "alice"}, b"s" * 32, algorithm="HS256")
     for cut in (1, 5, len(token) // 2):
@@ -244,7 +255,8 @@ def test_a_100kb_token_is_refused_by_size_before_decoding(monkeypatch):
         raise AssertionError("decoded a token over the size limit")
 
     monkeypatch.setattr(protocol, "b64url_decode", no_decoding)
-    monkeypatch.setattr(protocol, "_JWS_CHARACTERS", None)  # not even the character check
+    monkeypatch.setattr(protocol, "_b64_decode", no_decoding)
+    monkeypatch.setattr(protocol, "_TO_BASE64", None)  # not even the character check
     huge = "eyJhbGciOiJIUzI1NiJ9." + "A" * 100_000 + ".AAAA"
     with pytest.raises(TokenError) as refused:
         protocol.verify_token(huge, lambda kid: HS_KEY, ("HS256",), RULES, 0)
@@ -341,3 +353,143 @@ def test_every_configured_algorithm_verifies_pyjwt_tokens():
         token = jwt.encode({"sub": "alice"}, key, algorithm=alg)
         bound = VerificationKey(None, frozenset({alg}), verify_key)
         assert protocol.verify_token(token, lambda kid: bound, (alg,), RULES, 0).algorithm == alg
+
+
+# -- the payload is exactly one JSON object (RFC 7519 section 7.2, step 10) ------------------
+
+
+def signed_payload(payload: bytes, header: dict | None = None) -> str:
+    """A token whose payload is these bytes, correctly signed with HS_KEY."""
+    signing_input = f"{b64(header or {'alg': 'HS256'})}.{b64(payload)}"
+    return f"{signing_input}.{b64(hmac.new(b's' * 32, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"sub":"a"} x',
+        b'{"sub":"a"}{}',
+        b'{"sub":"a"}]',
+        b'{"sub":"a"},',
+        b'{"sub":"a"}\x0b',  # not JSON whitespace
+        "{\"sub\":\"a\"}\u00a0".encode(),  # nor is a no-break space
+        b'{"sub":"a"',
+        b"[1]",
+        b'"{}"',
+        b"1",
+        b"null",
+        b"",
+        b" \r\n",
+        b"\x00{}",
+        b'{"sub":"\xff"}',  # not UTF-8
+        b'{"sub":"\xed\xa0\x80"}',  # an encoded surrogate: not UTF-8 either
+        b"[" * 1_100,  # deeper than the recursion limit, within the size limit
+        b'{"a":' * 1_100,
+    ],
+)
+def test_a_signed_payload_that_is_not_one_json_object_is_refused(payload):
+    with pytest.raises(TokenError) as refused:
+        verify(signed_payload(payload))
+    assert refused.value.description == protocol.MALFORMED
+
+
+@pytest.mark.parametrize("payload", [b'{"sub":"a"}', b' \t\r\n{"sub":"a"} \t\r\n', b'{"sub":"a"}\n', b'\n{ "sub" : "a" }'])
+def test_json_whitespace_around_the_payload_object_is_accepted(payload):
+    assert verify(signed_payload(payload)).claims == {"sub": "a"}
+
+
+def test_the_header_is_one_json_object_too():
+    for header in (b'{"alg":"HS256"} x', b'{"alg":"HS256"}{}', b'["HS256"]'):
+        signing_input = f"{b64(header)}.{b64({'sub': 'a'})}"
+        token = f"{signing_input}.{b64(hmac.new(b's' * 32, signing_input.encode(), hashlib.sha256).digest())}"
+        with pytest.raises(TokenError) as refused:
+            verify(token)
+        assert refused.value.description == protocol.MALFORMED
+
+
+# -- the checked-header memo -------------------------------------------------------------
+
+
+@pytest.fixture
+def empty_header_memo(monkeypatch):
+    memo: dict = {}
+    monkeypatch.setattr(protocol, "_CHECKED_HEADERS", memo)
+    return memo
+
+
+def test_a_remembered_header_never_lets_another_header_through(empty_header_memo):
+    assert verify(signed({"alg": "HS256"}, {"sub": "a"})).claims == {"sub": "a"}
+    assert len(empty_header_memo) == 1
+    # Same payload and key, other headers: each is decoded and checked.
+    for header, description in [
+        ({"alg": "HS256", "crit": ["exp"]}, protocol.UNSUPPORTED_HEADER),
+        ({"alg": "HS256", "zip": "DEF"}, protocol.UNSUPPORTED_HEADER),
+        ({"alg": "none"}, protocol.ALG_NONE),
+        ({"alg": "HS384"}, protocol.ALG_REFUSED),
+        ({"alg": "HS256", "kid": 7}, protocol.UNKNOWN_KEY),
+    ]:
+        with pytest.raises(TokenError) as refused:
+            verify(signed(header, {"sub": "a"}))
+        assert refused.value.description == description, header
+    # Same header, other policy: the allow-list and typ are part of the memo key.
+    with pytest.raises(TokenError) as refused:
+        verify(signed({"alg": "HS256"}, {"sub": "a"}), allowed=("HS384",))
+    assert refused.value.description == protocol.ALG_REFUSED
+    with pytest.raises(TokenError) as refused:
+        verify(signed({"alg": "HS256"}, {"sub": "a"}), rules=ClaimRules(required=(), typ="at+jwt"))
+    assert refused.value.description == protocol.WRONG_TYPE
+    assert len(empty_header_memo) == 1
+
+
+def test_a_remembered_header_still_looks_the_key_up_every_time(empty_header_memo):
+    """Keys rotate (a JWKS refetch, a removed kid): the memo holds the header, never the key."""
+    value = signed({"alg": "HS256", "kid": "k1"}, {"sub": "a"})
+    looked_up = []
+
+    def find(kid):
+        looked_up.append(kid)
+        return HS_KEY
+
+    for _ in range(2):
+        protocol.verify_token(value, find, ("HS256",), RULES, 0)
+    assert looked_up == ["k1", "k1"] and len(empty_header_memo) == 1
+
+    def rotated_out(kid):
+        raise TokenError(protocol.UNKNOWN_KEY)
+
+    with pytest.raises(TokenError) as refused:
+        protocol.verify_token(value, rotated_out, ("HS256",), RULES, 0)
+    assert refused.value.description == protocol.UNKNOWN_KEY
+    # The kid now names a key bound to another algorithm: refused before it is used.
+    rebound = VerificationKey("k1", frozenset({"HS384"}), b"s" * 48)
+    with pytest.raises(TokenError) as refused:
+        protocol.verify_token(value, lambda kid: rebound, ("HS256",), RULES, 0)
+    assert refused.value.description == protocol.ALG_REFUSED
+
+
+def test_only_headers_of_verified_signatures_are_remembered(empty_header_memo):
+    for index in range(20):
+        forged = signed({"alg": "HS256", "kid": f"k{index}"}, {"sub": "a"}, key=b"f" * 32)
+        with pytest.raises(TokenError, match="signature"):
+            verify(forged)
+    assert empty_header_memo == {}
+
+
+def test_the_header_memo_is_bounded(empty_header_memo):
+    for index in range(protocol._CHECKED_HEADERS_LIMIT + 10):
+        verify(signed({"alg": "HS256", "n": index}, {}))
+    assert 0 < len(empty_header_memo) <= protocol._CHECKED_HEADERS_LIMIT
+
+
+def test_a_remembered_header_is_read_only(empty_header_memo):
+    verified = verify(signed({"alg": "HS256"}, {}))
+    with pytest.raises(TypeError):
+        verified.header["alg"] = "none"  # type: ignore[index]
+
+
+def test_an_unhashable_allow_list_still_verifies(empty_header_memo):
+    assert verify(signed({"alg": "HS256"}, {"sub": "a"}), allowed=["HS256"]).claims == {"sub": "a"}
+    with pytest.raises(TokenError) as refused:
+        verify(signed({"alg": "HS384"}, {"sub": "a"}), allowed=["HS256"])
+    assert refused.value.description == protocol.ALG_REFUSED
+    assert empty_header_memo == {}
