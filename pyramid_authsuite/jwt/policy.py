@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 import time
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from pyramid_authsuite.accounts import USERID_PATTERN
 from pyramid_authsuite.exceptions import SettingError
@@ -68,6 +68,16 @@ class TokenEntry(NamedTuple):
     expires_at: float
     revocation_key: str
     cache_until: float
+
+
+_new_tuple = tuple.__new__
+
+
+def _typed(value: Any) -> tuple[Any, ...]:
+    """A claim value with its type, and its array items with theirs: a memo key where True is not 1."""
+    if type(value) is tuple:
+        return (tuple, *[(type(item), item) for item in value])
+    return (type(value), value)
 
 
 def _given(value: Any) -> bool:
@@ -377,14 +387,19 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
             # Before hashing or decoding anything.
             return self._refused(protocol.TOO_LARGE)
         now = _now()
-        digest = hashlib.sha256(token.encode("latin-1", "replace")).digest()
-        entry = self._verified.get(digest, now)
+        verified = self._verified
+        if verified.max_entries > 0:
+            digest: bytes | None = hashlib.sha256(token.encode("latin-1", "replace")).digest()
+            entry = verified.get(digest, now)
+        else:
+            digest = entry = None  # cache off: nothing to look up, no digest to compute
         if entry is None:
             try:
                 entry = self._verify_token(token, request.registry, now)
             except TokenError as error:
                 return self._refused(error.description)
-            self._verified.put(digest, entry, now)
+            if digest is not None:
+                verified.put(digest, entry, now)
         registry = request.registry
         if registry.authsuite_cache.get(REVOKED_PREFIX + entry.revocation_key) is not None:
             return self._refused(REVOKED)
@@ -400,8 +415,10 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         userid = claims.get(self.userid_claim)
         if not isinstance(userid, str) or not 0 < len(userid) <= 256 or not userid.isprintable():
             raise TokenError(self._invalid_userid)
-        principals = self._principals(claims)
-        identity = Identity(userid, self.scheme, principals, freeze_claims(claims))
+        # Frozen first: arrays become tuples, which also makes the values
+        # hashable for the principals memo.
+        frozen = freeze_claims(claims)
+        identity = Identity(userid, self.scheme, self._principals(claims), frozen)
         jti = claims.get("jti")
         if jti:
             # surrogatepass: JSON may carry lone surrogates; they must not make this raise.
@@ -409,47 +426,51 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         else:
             revocation_key = hashlib.sha256(verified.signing_input.encode("ascii")).hexdigest()
         expires_at = float(claims["exp"])
-        return TokenEntry(
-            verdict=Verdict(identity=identity),
-            userid=userid,
-            expires_at=expires_at,
-            revocation_key=revocation_key,
-            cache_until=min(expires_at, now + self.verified_cache_seconds),
-        )
+        cache_until = min(expires_at, now + self.verified_cache_seconds)
+        # TokenEntry(verdict, userid, expires_at, revocation_key, cache_until),
+        # without the Python-level __new__ a named tuple's constructor runs.
+        return _new_tuple(TokenEntry, (Verdict(identity), userid, expires_at, revocation_key, cache_until))
 
-    def _principals(self, claims: dict[str, Any]) -> frozenset[str]:
+    def _principals(self, claims: Mapping[str, Any]) -> frozenset[str]:
         """``PREFIX:<value>`` for each mapped claim, plus ``scheme:jwt``; memoized by the claims' values.
 
         Most tokens of a deployment carry one of a few role/tenant/scope
-        combinations: those values (made hashable) key a bounded memo, so the
-        principals are built once per combination.
+        combinations: those values key a bounded memo, so the principals are
+        built once per combination. ``claims`` are frozen (arrays are tuples,
+        objects FrozenDicts), so the values are hashable as they are.
         """
-        # Each value with its type (True and 1 are equal keys, not equal
-        # principals); arrays as tuples of the same; objects make the key
-        # unhashable, and such tokens are not memoized.
-        try:
-            key = tuple([
-                (list, *[(type(item), item) for item in value]) if type(value) is list else (type(value), value)
-                for value in map(claims.get, self._principal_claim_names)
-            ])
-            memo = self._principals_memo.get(key)
-        except TypeError:
-            key, memo = None, None
+        key: tuple[Any, ...] = tuple(map(claims.get, self._principal_claim_names))
+        # Equal keys must mean equal principals, but True == 1 == 1.0 while
+        # only 1 makes a principal. Strings, nulls and arrays of strings (the
+        # usual claims; "".join refuses anything else, in C) can only equal
+        # their own kind: they key the memo as they are. Any other value
+        # keys it with its type, and so do the items of its arrays.
+        for value in key:
+            if value is None or type(value) is str:
+                continue
+            if type(value) is tuple:
+                try:
+                    "".join(value)
+                    continue
+                except TypeError:
+                    pass
+            key = tuple([_typed(value) for value in key])
+            break
+        memo = self._principals_memo.get(key)
         if memo is None:
             memo = self._build_principals(claims)
-            if key is not None:
-                if len(self._principals_memo) >= _PRINCIPALS_MEMO_LIMIT:
-                    self._principals_memo.clear()
-                self._principals_memo[key] = memo
+            if len(self._principals_memo) >= _PRINCIPALS_MEMO_LIMIT:
+                self._principals_memo.clear()
+            self._principals_memo[key] = memo
         return memo
 
-    def _build_principals(self, claims: dict[str, Any]) -> frozenset[str]:
+    def _build_principals(self, claims: Mapping[str, Any]) -> frozenset[str]:
         principals = {"scheme:jwt"}
         for claim, prefix in self.principal_claims:
             value = claims.get(claim)
             if isinstance(value, str):
                 values: Any = value.split() if prefix == "scope" else (value,)
-            elif isinstance(value, list):
+            elif isinstance(value, (tuple, list)):  # an array (a tuple once frozen)
                 values = value
             elif isinstance(value, int) and not isinstance(value, bool):
                 values = (value,)

@@ -52,9 +52,15 @@ def freeze(value: Any, depth: int = 0) -> Any:
         raise TokenError("The access token claims are nested too deeply.")
     kind = type(value)
     if kind is dict:
+        if _CONTAINERS.isdisjoint(map(type, value.values())):
+            return FrozenDict(value)
         return FrozenDict({name: freeze(item, depth + 1) if type(item) in _CONTAINERS else item for name, item in value.items()})
     if kind is list:
-        return tuple(freeze(item, depth + 1) if type(item) in _CONTAINERS else item for item in value)
+        # The usual array (roles, scopes, audiences) holds strings only: one
+        # C-level scan of the item types, then a C-level copy.
+        if _CONTAINERS.isdisjoint(map(type, value)):
+            return tuple(value)
+        return tuple([freeze(item, depth + 1) if type(item) in _CONTAINERS else item for item in value])
     return value
 
 
@@ -65,13 +71,15 @@ def freeze_claims(claims: dict[str, Any]) -> Mapping[str, Any]:
     its nested arrays and objects are replaced in place by frozen ones, and it
     is handed out behind a read-only proxy.
     """
-    for name, item in claims.items():
-        if type(item) in _CONTAINERS:
-            claims[name] = freeze(item, 1)
+    if not _CONTAINERS.isdisjoint(map(type, claims.values())):
+        for name, item in claims.items():
+            if type(item) in _CONTAINERS:
+                claims[name] = freeze(item, 1)  # replaces a value, not a key: safe while iterating
     return MappingProxyType(claims)
 
 
-_CONTAINERS = (dict, list)
+# What the JSON decoder builds that is mutable (a set: isdisjoint runs in C).
+_CONTAINERS = frozenset((dict, list))
 
 
 class VerifiedTokenCache:

@@ -146,6 +146,20 @@ def test_principals_follow_each_tokens_values(app):
         (claims(scope="a b", roles=[{"nested": 1}, "c"]), {"scope:a", "scope:b", "role:c"}),
         (claims(tenant_id=True, roles=["a", "b"]), {"role:a", "role:b"}),
         (claims(roles=["bad\nrole", "x" * 201, "ok"]), {"role:ok"}),
+        # Array items keep their types too: only integers and strings are principals.
+        (claims(roles=[True]), set()),
+        (claims(roles=[1]), {"role:1"}),
+        (claims(roles=[1.0]), set()),
+        (claims(roles=["1"]), {"role:1"}),
+        (claims(roles=[True]), set()),
+        (claims(tenant_id=1.0), set()),
+        (claims(tenant_id=1), {"tenant:1"}),
+        # A string and an array of that string are different values.
+        (claims(scope="a b"), {"scope:a", "scope:b"}),
+        (claims(scope=["a b"]), {"scope:a b"}),
+        (claims(scope="a b"), {"scope:a", "scope:b"}),
+        (claims(roles=[["a"]], tenant_id={"t": 1}), set()),
+        (claims(roles=["a", ["b"]], tenant_id={"t": True}), {"role:a"}),
     ]
     for payload, expected in cases:
         body = app.get("/whoami", headers=bearer(token(SECRET.encode(), "HS256", payload))).json
@@ -470,6 +484,7 @@ def test_the_cache_can_be_turned_off(build, verifications):
     for _ in range(3):
         app.get("/whoami", headers=bearer(value), status=200)
     assert len(verifications) == 3
+    assert len(jwt_policy(app)._verified) == 0
 
 
 def test_a_cached_entry_never_outlives_exp(app, clock, verifications):
@@ -507,7 +522,36 @@ def test_verified_claims_are_read_only(app):
     with pytest.raises(TypeError):
         identity.claims["nested"]["a"] = 2
     assert json.loads(json.dumps(dict(identity.claims)))["nested"] == {"a": [1]}
+    assert identity.claims["roles"] == ("user",)
     app.get("/admin", headers=bearer(value), status=403)  # still the token's own roles
+
+
+@pytest.mark.parametrize(
+    "value, frozen",
+    [
+        (["a", 1, True, None, 1.5], ("a", 1, True, None, 1.5)),
+        ([], ()),
+        ({"a": 1, "b": "c"}, {"a": 1, "b": "c"}),
+        ([{"a": [1, {"b": []}]}], ({"a": (1, {"b": ()})},)),
+        ({"a": {"b": [2]}}, {"a": {"b": (2,)}}),
+    ],
+)
+def test_claims_are_frozen_all_the_way_down(value, frozen):
+    """Arrays of scalars (the usual roles) take a shortcut; what is nested takes the long way."""
+    from pyramid_authsuite.jwt.verified import FrozenDict, freeze_claims
+
+    claims = freeze_claims({"sub": "a", "value": value})
+    assert claims["value"] == frozen and type(claims["value"]) is type(frozen if isinstance(frozen, tuple) else FrozenDict())
+
+    def mutable(item):
+        if isinstance(item, (list, dict)) and not isinstance(item, FrozenDict):
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, tuple) else ()
+        return any(mutable(child) for child in children)
+
+    assert not mutable(claims["value"])
+    with pytest.raises(TypeError):
+        claims["value"] = None  # type: ignore[index]
 
 
 def test_a_disabled_account_stops_working_within_the_bound(build, clock):
