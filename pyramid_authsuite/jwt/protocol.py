@@ -243,9 +243,11 @@ def _json_object(data: bytes) -> dict[str, Any]:
     """
     try:
         text = data.decode("utf-8")
-        start = 0 if text[:1] == "{" else len(text) - len(text.lstrip(_JSON_WHITESPACE))
-        if text[start:start + 1] != "{":
-            raise TokenError(MALFORMED)  # not an object (or nothing at all)
+        start = 0
+        if text[:1] != "{":  # leading whitespace, or not an object at all
+            start = len(text) - len(text.lstrip(_JSON_WHITESPACE))
+            if text[start:start + 1] != "{":
+                raise TokenError(MALFORMED)
         # Starting at "{", the scanner returns a dict or raises.
         value, end = _SCAN_JSON(text, start)
     except (ValueError, RecursionError, StopIteration):

@@ -73,8 +73,12 @@ def freeze_claims(claims: dict[str, Any]) -> Mapping[str, Any]:
     """
     if not _CONTAINERS.isdisjoint(map(type, claims.values())):
         for name, item in claims.items():
-            if type(item) in _CONTAINERS:
-                claims[name] = freeze(item, 1)  # replaces a value, not a key: safe while iterating
+            kind = type(item)
+            # Replacing a value, not a key, is safe while iterating.
+            if kind is list and _CONTAINERS.isdisjoint(map(type, item)):
+                claims[name] = tuple(item)  # the usual array of strings, without a call to freeze
+            elif kind in _CONTAINERS:
+                claims[name] = freeze(item, 1)
     return MappingProxyType(claims)
 
 
