@@ -27,3 +27,20 @@ def test_pyramid_jwt_variant_answers_200():
     harness.run_requests(app, environs * 2)
     forged = dict(environs[0], HTTP_AUTHORIZATION=environs[0]["HTTP_AUTHORIZATION"][:-2] + "xx")
     harness.run_requests(app, [forged], expect_status="403")  # pyramid_jwt has no challenge: plain 403
+
+
+def test_goal_lines_report_ratio_and_verdict():
+    from bench.jwt_peers import goal_lines
+
+    lines = goal_lines(
+        {
+            "jwt HS256, repeated token": 16.0,
+            "jwt HS256, first-seen token (cache off)": 60.0,
+            "pyramid_jwt HS256": 120.0,
+        },
+        "pyramid_jwt HS256",
+    )
+    assert lines == [
+        "jwt HS256, repeated token: 16.0 us (goal <= 25: met), 0.13x pyramid_jwt HS256 (goal <= 0.4: met)",
+        "jwt HS256, first-seen token (cache off): 60.0 us (goal <= 90: met), 0.50x pyramid_jwt HS256 (goal <= 0.4: NOT met)",
+    ]
