@@ -412,14 +412,14 @@ class RedisCache(Cache):
         if connection is None:
             connection = self._client.connection_pool.make_connection()
             local.connection = connection
-            local.pending = False
+            local.pending = None
             with self._held_lock:
                 self._held.add(connection)
-        elif local.pending:
+        elif local.pending is not None:
             # A started exchange (start_get_and_add) was never finished: its
             # replies are still on the wire and must never be read as the
             # answer to another command. A new connection is the safe way out.
-            local.pending = False
+            local.pending = None
             connection.disconnect()
         return connection
 
@@ -489,22 +489,25 @@ class RedisCache(Cache):
             # A connection the server had closed: the whole exchange is retried
             # (once, on a new connection) in the second half.
             connection.disconnect()
-            return functools.partial(self._finish_get_and_add, connection, packed, False)
+            return functools.partial(self._finish_get_and_add, None, packed)
         except BaseException:
             connection.disconnect()
             raise
-        self._local.pending = True
-        return functools.partial(self._finish_get_and_add, connection, packed, True)
+        # This exchange's mark: only its own second half may read its replies,
+        # and only while nothing else has used the connection since.
+        exchange = self._local.pending = object()
+        return functools.partial(self._finish_get_and_add, exchange, packed)
 
     @_unavailable("get_and_add")
-    def _finish_get_and_add(self, connection: Any, packed: bytes, sent: bool) -> tuple[Any, bool]:
+    def _finish_get_and_add(self, exchange: object | None, packed: bytes) -> tuple[Any, bool]:
         local = self._local
-        if sent:
-            if not local.pending or getattr(local, "connection", None) is not connection:
+        if exchange is not None:
+            if getattr(local, "pending", None) is not exchange:
                 # Finished twice, on another thread, or after another command
                 # dropped the connection: its replies are gone or not ours.
                 raise RuntimeError("start_get_and_add() finished twice or out of turn")
-            local.pending = False
+            local.pending = None
+            connection = local.connection
             try:
                 return self._get_and_add_answer(_receive(connection, 2, _get_then_set_nx_replies))
             except RedisConnectionError:
@@ -512,7 +515,9 @@ class RedisCache(Cache):
             except BaseException:
                 connection.disconnect()
                 raise
-        return self._get_and_add_answer(self._retry(connection, packed, 2, _get_then_set_nx_replies))
+        # Not sent, or the connection was closed under the reply: once more,
+        # on this thread's connection as it is now.
+        return self._get_and_add_answer(self._retry(self._connection(), packed, 2, _get_then_set_nx_replies))
 
     @_unavailable("add")
     def add(self, key: str, value: Any, ttl: float) -> bool:

@@ -357,6 +357,16 @@ class TestRedisCacheWire:
             abandoned()
         assert cache.get("other") == b"wanted"
 
+    def test_an_abandoned_half_never_reads_a_later_exchange(self, cache):
+        cache.set("first", b"one", 60)
+        cache.set("second", b"two", 60)
+        abandoned = cache.start_get_and_add("first", "nonce-1", b"1", 60)
+        later = cache.start_get_and_add("second", "nonce-2", b"1", 60)
+        # Called late, the first half must not take the second exchange's replies.
+        with pytest.raises(RuntimeError):
+            abandoned()
+        assert later() == (b"two", True)
+
     def test_a_started_exchange_cannot_be_finished_twice(self, cache):
         finish = cache.start_get_and_add("missing", "nonce", b"1", 60)
         assert finish() == (None, True)
