@@ -161,6 +161,19 @@ def hmac_variant(cache_url: str, accounts_url: str, **request: Any) -> Built:
 # -- peers ------------------------------------------------------------------------
 
 
+def redis_floor_variant(workdir: str) -> Built:
+    """The cheapest request that asks Redis one thing: a JWT already in the
+    verified-token cache, whose revocation is then looked up (one GET).
+
+    What any policy pays to consult a shared cache on every request, with
+    next to nothing of its own: the floor under "hawk (Redis cache)".
+    """
+    from bench.jwt_peers import SECRET, _environs_with_token, _jwt_app
+
+    app = _jwt_app(workdir, cache_url=REDIS_URL, secret=SECRET)
+    return Built(app, environs=_environs_with_token(app))
+
+
 def pyramid_hawkauth_variant() -> Built:
     import secrets
     import warnings
@@ -222,6 +235,13 @@ def variants(context: Context) -> list[Variant]:
             lambda: hawk_variant("memory://", sqlite, {"multiauth.policy.hawk.sign_responses": "false"}),
             note="no Server-Authorization, like the peers",
             key="memory-unsigned",
+        ),
+        Variant(
+            "hawk floor: cached JWT + one Redis GET",
+            lambda: redis_floor_variant(context.workdir),
+            ("redis",),
+            note="any per-request Redis check",
+            key="redis-floor",
         ),
         Variant("pyramid_hawkauth", pyramid_hawkauth_variant, note="tokenlib ids, in-memory nonces", key="pyramid_hawkauth"),
         Variant("mohawk policy (kinto-hawk way)", mohawk_variant, note="dict credentials and nonces", key="mohawk"),
@@ -321,6 +341,12 @@ def ratio_lines(added: dict[str, float], skipped: dict[str, str]) -> list[str]:
         ratio = added["memory-unsigned"] / added["pyramid_hawkauth"]
         lines.append(f"hawk (memory, sign_responses off) added / pyramid_hawkauth added = {ratio:.2f}  (like for like: no peer signs responses)")
     labels["hmac-memory"] = "hmac (memory)"
+    if "redis-floor" in added and added.get("pyramid_hawkauth", 0) > 0:
+        ratio = added["redis-floor"] / added["pyramid_hawkauth"]
+        lines.append(
+            f"floor (cached JWT + one Redis GET) added / pyramid_hawkauth added = {ratio:.2f}"
+            "  (next to no policy work, plus one Redis GET per request)"
+        )
     if "redis-rtt" in added and "redis" in added and "memory" in added and added.get("pyramid_hawkauth", 0) > 0:
         rtt, peer = added["redis-rtt"], added["pyramid_hawkauth"]
         lines.append(

@@ -29,6 +29,8 @@ def test_quick_hawk_bench_runs(capsys):
     if os.environ.get("AUTHSUITE_REQUIRE_SERVICES") == "1":
         assert _row(out, "hawk (Redis cache)"), out
         # The network floor, measured in the same run, beside the ratios.
+        assert _row(out, "hawk floor: cached JWT + one Redis GET"), out
+        assert "floor (cached JWT + one Redis GET) added / pyramid_hawkauth added = " in out
         assert re.search(r"^one Redis round trip \(PING, tight loop\) = [0-9.]+ us = [0-9.]+x", out, re.MULTILINE), out
     else:
         assert _row(out, "hawk (Redis cache)") or "skipped: hawk (Redis cache)" in out, out
