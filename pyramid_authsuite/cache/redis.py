@@ -210,6 +210,10 @@ def _receive(connection: Any, count: int, fast: Callable[[bytes], Any] | None = 
     sock = getattr(connection, "_sock", _NO_SOCKET)
     if sock is _NO_SOCKET:
         replies = [connection.read_response(disable_decoding=False) for _ in range(count)]
+    elif sock is None:
+        # Disconnected since the commands were sent (close() from another
+        # thread): the replies are gone with the socket.
+        raise RedisConnectionError("Connection closed before the Redis replies were read")
     else:
         data = _read_more(sock, b"")
         if fast is not None:
@@ -258,6 +262,7 @@ def _get_then_set_nx_replies(data: bytes) -> Any:
     if (
         head[:1] != b"$"
         or not digits.isdigit()
+        or len(digits) > 18  # int() of a huge length raises; the general parser refuses it
         or len(head) != end + 4 + int(digits)
         or not head.endswith(b"\r\n")
     ):

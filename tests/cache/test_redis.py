@@ -367,6 +367,17 @@ class TestRedisCacheWire:
             abandoned()
         assert later() == (b"two", True)
 
+    def test_a_connection_closed_between_the_halves_is_retried(self, cache):
+        # close() from another thread (a reload) between sending and reading:
+        # the exchange is sent again on a new connection, never a 500.
+        cache.set("key", b"value", 60)
+        finish = cache.start_get_and_add("key", "nonce", b"1", 60)
+        cache._local.connection.disconnect()
+        found, _ = finish()  # fresh or not: the first send may have reached the server
+        assert found == b"value"
+        assert cache.get("nonce") == b"1"
+        assert cache.get_and_add("key", "nonce", b"1", 60) == (b"value", False)
+
     def test_a_started_exchange_cannot_be_finished_twice(self, cache):
         finish = cache.start_get_and_add("missing", "nonce", b"1", 60)
         assert finish() == (None, True)
@@ -502,6 +513,7 @@ def test_get_then_set_nx_replies_at_every_chunk_size(wire, expected):
         b"$6\r\nhello\r\n+OK\r\n",  # announced length and data disagree
         b"$x\r\nhello\r\n+OK\r\n",
         b"-WRONGTYPE no\r\n+OK\r\n",  # an error reply
+        b"$" + b"1" * 5000 + b"\r\n+OK\r\n",  # a length int() would refuse
         b"+OK\r\n",
         b"",
     ],
