@@ -50,6 +50,9 @@ _MAX_VALUES_PER_CLAIM = 64
 _ACCOUNT_MEMO_LIMIT = 10_000
 _PRINCIPALS_MEMO_LIMIT = 10_000
 
+# How far ahead a token's exp is taken into account (revocation entries, cache).
+_FAR_FUTURE_SECONDS = 100 * 365 * 86400
+
 # The clock, seconds since the epoch (a module attribute so tests can move it).
 _now = time.time
 
@@ -425,7 +428,9 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
             revocation_key = hashlib.sha256(f"{claims.get('iss') or ''}\x00{jti}".encode("utf-8", "surrogatepass")).hexdigest()
         else:
             revocation_key = hashlib.sha256(verified.signing_input.encode("ascii")).hexdigest()
-        expires_at = float(claims["exp"])
+        # Bookkeeping (revocation TTL, cache) needs a float a cache accepts:
+        # an exp past a century from now is counted as a century.
+        expires_at = float(min(claims["exp"], now + _FAR_FUTURE_SECONDS))
         cache_until = min(expires_at, now + self.verified_cache_seconds)
         # TokenEntry(verdict, userid, expires_at, revocation_key, cache_until),
         # without the Python-level __new__ a named tuple's constructor runs.

@@ -373,7 +373,9 @@ def validate_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) ->
     if exp is not None:
         if type(exp) is not int:
             exp = _numeric_date(claims, "exp")
-        if now >= exp + leeway:
+        # now - leeway, not exp + leeway: an integer exp too large for a
+        # float (10**400) would make the sum raise; comparisons are exact.
+        if now - leeway >= exp:
             raise TokenError(EXPIRED)
     if nbf is not None:
         if type(nbf) is not int:

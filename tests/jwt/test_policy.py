@@ -587,3 +587,16 @@ def test_a_cache_outage_fails_closed(throwaway_redis, tmp_path):
     throwaway_redis.stop()
     response = app.get("/whoami", headers=bearer(value), status=503)
     assert response.headers["Retry-After"] and problem_code(response) == "unavailable"
+
+
+@pytest.mark.parametrize("exp", [10**400, 2**63, 1e300])
+def test_an_exp_beyond_any_float_is_valid_and_revocable(app, exp):
+    """NumericDate has no upper bound (RFC 7519 section 2): never a 500, and revocation still works."""
+    value = token(SECRET, "HS256", claims(exp=exp, jti="far-future"))
+    app.get("/whoami", headers=bearer(value), status=200)
+    app.delete("/tokens/current", headers=bearer(value), status=204)
+    assert refused(app, value) == "The access token has been revoked."
+
+
+def test_an_exp_far_in_the_past_is_expired(app):
+    assert refused(app, token(SECRET, "HS256", claims(exp=-(10**400)))) == protocol.EXPIRED
