@@ -58,7 +58,7 @@ def _legacy_security_app(configure: Any, settings: dict[str, Any] | None = None)
         return config.make_wsgi_app()
 
 
-def pyramid_hawkauth_app(master_secret: str):
+def pyramid_hawkauth_app(master_secret: str, nonce_cache_url: str | None = None):
     """The same view behind pyramid_hawkauth, set up as its README and ``includeme`` say.
 
     ``hawkauth.master_secret`` is the secret its default ``decode_hawk_id``
@@ -70,7 +70,12 @@ def pyramid_hawkauth_app(master_secret: str):
     def configure(config: Any) -> None:
         config.include("pyramid_hawkauth")
 
-    return _legacy_security_app(configure, {"hawkauth.master_secret": master_secret})
+    settings = {"hawkauth.master_secret": master_secret}
+    if nonce_cache_url:
+        # Its documented plug-in point: a dotted name, arguments as nonce_cache_*.
+        settings["hawkauth.nonce_cache"] = "bench.hawk_peers:RedisNonceCache"
+        settings["hawkauth.nonce_cache_url"] = nonce_cache_url
+    return _legacy_security_app(configure, settings)
 
 
 def mohawk_app(policy: Any):

@@ -4,6 +4,11 @@
   that verifies each request with ``mohawk.Receiver``, the way kinto-hawk
   does (credentials looked up by Hawk id, a ``seen_nonce`` callback), with a
   dict for each. Written for the benchmark; not kinto-hawk's code.
+- :class:`RedisNonceCache`: a nonce cache in Redis for pyramid_hawkauth, set
+  through its documented ``hawkauth.nonce_cache`` setting, so that it can be
+  measured like for like with our Hawk on Redis (a replay refused on every
+  process). Written for the benchmark, on redis-py's client as anyone
+  plugging one in would write it.
 - :class:`HawkSigner`: pre-builds WSGI environs, each signed by
   ``mohawk.Sender`` (an implementation independent of ours) with a nonce
   never used before in this process, so that replay protection accepts every
@@ -20,6 +25,36 @@ from typing import Any
 from pyramid.authorization import Authenticated, Everyone
 from pyramid.interfaces import IAuthenticationPolicy
 from zope.interface import implementer
+
+class RedisNonceCache:
+    """hawkauthlib's ``NonceCache`` interface (``check_nonce(timestamp, nonce)``) on Redis.
+
+    ``url``
+        The Redis URL. ``window``: the accepted timestamp skew in seconds
+        (hawkauthlib's default, 60); a nonce is remembered for as long.
+    ``prefix``
+        Key prefix (the benchmark's, so its keys are easy to find; all expire).
+
+    Same rules as hawkauthlib's in-memory cache: a timestamp outside the
+    window is stale, and a nonce is fresh once (``SET NX PX``).
+    """
+
+    def __init__(self, url: str, window: int | str = 60, prefix: str = "authsuite-bench:pyramid_hawkauth:"):
+        import redis
+
+        self.window = int(window)
+        self.prefix = prefix
+        self._client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+    def check_nonce(self, timestamp: float, nonce: str) -> bool:
+        now = time.time()
+        if not now - self.window < timestamp < now + self.window:
+            return False
+        return bool(self._client.set(f"{self.prefix}{nonce}", b"1", px=self.window * 1000, nx=True))
+
+    def close(self) -> None:
+        self._client.close()
+
 
 _MEMO_KEY = "bench.mohawk.userid"
 _NO_USER = object()

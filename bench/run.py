@@ -174,7 +174,7 @@ def redis_floor_variant(workdir: str) -> Built:
     return Built(app, environs=_environs_with_token(app))
 
 
-def pyramid_hawkauth_variant() -> Built:
+def pyramid_hawkauth_variant(nonce_cache_url: str | None = None) -> Built:
     import secrets
     import warnings
 
@@ -189,7 +189,7 @@ def pyramid_hawkauth_variant() -> Built:
     from bench.apps import pyramid_hawkauth_app
     from bench.hawk_peers import HawkSigner
 
-    app = pyramid_hawkauth_app(secrets.token_hex(32))
+    app = pyramid_hawkauth_app(secrets.token_hex(32), nonce_cache_url)
     policy = app.registry.queryUtility(IAuthenticationPolicy)
     # Its documented way of issuing credentials: a tokenlib token as the Hawk
     # id, and the key derived from it under the master secret.
@@ -244,6 +244,13 @@ def variants(context: Context) -> list[Variant]:
             key="redis-floor",
         ),
         Variant("pyramid_hawkauth", pyramid_hawkauth_variant, note="tokenlib ids, in-memory nonces", key="pyramid_hawkauth"),
+        Variant(
+            "pyramid_hawkauth, Redis nonce cache",
+            lambda: pyramid_hawkauth_variant(REDIS_URL),
+            ("redis",),
+            note="like for like with hawk (Redis cache)",
+            key="pyramid_hawkauth-redis",
+        ),
         Variant("mohawk policy (kinto-hawk way)", mohawk_variant, note="dict credentials and nonces", key="mohawk"),
         Variant("hawk POST JSON (memory cache)", lambda: hawk_variant("memory://", sqlite, **post), note="payload hash checked"),
         Variant("mohawk policy POST JSON", lambda: mohawk_variant(**post), note="payload hash checked"),
@@ -341,6 +348,12 @@ def ratio_lines(added: dict[str, float], skipped: dict[str, str]) -> list[str]:
         ratio = added["memory-unsigned"] / added["pyramid_hawkauth"]
         lines.append(f"hawk (memory, sign_responses off) added / pyramid_hawkauth added = {ratio:.2f}  (like for like: no peer signs responses)")
     labels["hmac-memory"] = "hmac (memory)"
+    if "redis" in added and added.get("pyramid_hawkauth-redis", 0) > 0:
+        ratio = added["redis"] / added["pyramid_hawkauth-redis"]
+        lines.append(
+            f"hawk (redis) added / pyramid_hawkauth with a Redis nonce cache added = {ratio:.2f}"
+            "  (like for like: both refuse a replay on every process)"
+        )
     if "redis-floor" in added and added.get("pyramid_hawkauth", 0) > 0:
         ratio = added["redis-floor"] / added["pyramid_hawkauth"]
         lines.append(

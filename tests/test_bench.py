@@ -30,8 +30,28 @@ def test_quick_hawk_bench_runs(capsys):
         assert _row(out, "hawk (Redis cache)"), out
         # The network floor, measured in the same run, beside the ratios.
         assert _row(out, "hawk floor: cached JWT + one Redis GET"), out
+        assert _row(out, "pyramid_hawkauth, Redis nonce cache"), out
+        assert "hawk (redis) added / pyramid_hawkauth with a Redis nonce cache added = " in out
         assert "floor (cached JWT + one Redis GET) added / pyramid_hawkauth added = " in out
         assert re.search(r"^one Redis round trip \(PING, tight loop\) = [0-9.]+ us = [0-9.]+x", out, re.MULTILINE), out
     else:
         assert _row(out, "hawk (Redis cache)") or "skipped: hawk (Redis cache)" in out, out
     assert "hawk (redis) added / pyramid_hawkauth added = " in out
+
+
+def test_redis_nonce_cache_for_pyramid_hawkauth_refuses_replays_and_stale_timestamps(redis_url, redis_client):
+    import time
+
+    from bench.hawk_peers import RedisNonceCache
+
+    cache = RedisNonceCache(redis_url, window=60, prefix="test-nonces:")
+    try:
+        now = time.time()
+        assert cache.check_nonce(now, "abc") is True
+        assert cache.check_nonce(now, "abc") is False  # a replay
+        assert cache.check_nonce(now, "abd") is True
+        assert cache.check_nonce(now - 120, "old") is False  # outside the window
+        assert cache.check_nonce(now + 120, "future") is False
+        assert 0 < redis_client.pttl("test-nonces:abc") <= 60_000  # remembered for the window only
+    finally:
+        cache.close()
