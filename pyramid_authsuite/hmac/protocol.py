@@ -1034,6 +1034,12 @@ _COVERED_LIMIT = 256
 def _fast_inputs(value: str, max_members: int) -> dict[str, tuple] | None:
     """Signature-Input as ``{label: (inner list text, _Covered or the items, parameters,
     their serialisation or None, whether their types are known)}``, or None."""
+    if "  " in value:
+        # Runs of spaces are never in the canonical serialisation signers
+        # write, and the inner-list expression's optional spaces on both
+        # sides of its items backtrack over them in quadratic time
+        # ("sig1=(" + 8000 spaces: 85 ms): the general parser takes those.
+        return None
     members = _scan_members(value, _FAST_INPUT_MEMBER_RE, max_members)
     if members is None:
         return None

@@ -536,7 +536,7 @@ def test_silent_server_without_handshake_times_out_without_retrying():
             started = time.monotonic()
             with pytest.raises(CacheUnavailable) as raised:
                 call_bounded(lambda: cache.get_and_add("key", "nonce", b"1", 60))
-            assert time.monotonic() - started < 2
+            assert time.monotonic() - started < 5  # redis-py's default retries would take tens of seconds
         finally:
             cache.close()
         assert "Timeout" in str(raised.value)
