@@ -149,6 +149,14 @@ MAX_NONCE_LENGTH = 128
 MAX_KEYID_LENGTH = 256
 #: Covered components per signature; far more than any real profile needs.
 MAX_COMPONENTS = 32
+#: Longest covered field parsed as a structured field (the ``sf`` and ``key``
+#: component parameters, RFC 9421 section 2.1.1-2.1.2). The parse runs before
+#: the signature can be checked, and costs about 1 µs a byte.
+MAX_STRUCTURED_FIELD_LENGTH = 8192
+# Separators (";", ",", " ", "(") per signature a header may hold before
+# http_sf parses it (about 1.5 µs each): MAX_COMPONENTS items with every
+# component parameter RFC 9421 defines, and the signature's own, fit.
+_SEPARATORS_PER_SIGNATURE = 8 * MAX_COMPONENTS + 32
 #: Shortest HMAC key accepted: RFC 2104 section 3 advises at least the hash
 #: output length.
 MIN_HMAC_KEY_LENGTH = 32
@@ -818,6 +826,11 @@ def _parse_dictionary(value: str, header: str, max_length: int, max_members: int
         data = value.encode("ascii")
     except UnicodeEncodeError:
         raise SignatureParseError(f"{header} is not ASCII") from None
+    # Counted in C before the pure-Python parser sees it: a header that is
+    # all separators would cost milliseconds before any signature is checked.
+    separators = data.count(b";") + data.count(b",") + data.count(b" ") + data.count(b"(")
+    if separators > max_members * _SEPARATORS_PER_SIGNATURE:
+        raise SignatureParseError(f"{header} has too many items or parameters")
     try:
         parsed = http_sf.parse(data, tltype="dictionary", on_duplicate_key=_reject_duplicate)
     except (ValueError, TypeError, KeyError):
@@ -1206,6 +1219,11 @@ def _ser_signature_params(params: Mapping[str, Any]) -> str:
     return serialised
 
 
+def _parses_field(component: Component) -> bool:
+    """Whether resolving ``component`` parses its field as a structured field (``sf``, ``key``)."""
+    return any(key == "sf" or key == "key" for key, _ in component.params)
+
+
 def _base(
     message: _ViewMessage | _EnvironMessage,
     parsed: ParsedSignature,
@@ -1215,6 +1233,10 @@ def _base(
     message.open()
     lines = []
     for identifier, component in zip(covered.identifiers(), parsed.components):
+        if component.params and _parses_field(component):
+            field = message.header(component.name)
+            if field is not None and len(field) > MAX_STRUCTURED_FIELD_LENGTH:
+                raise BadSignature(_UNRESOLVABLE)
         value = message.value(component)
         # A newline would let one line of the base pose as two.
         if not isinstance(value, str) or "\n" in value or "\r" in value:

@@ -875,3 +875,53 @@ def test_sign_request_keeps_and_covers_a_content_digest_given_by_the_caller():
     verify(webob_request("POST", URL, {**given, **headers}, HELLO))
     with pytest.raises(ValueError):
         sign_request("POST", URL, given, BODY, keyid="k", key=HMAC_SECRET, algorithm="hmac-sha256", created=NOW)
+
+
+def _signed_with(extra_headers: dict, components: tuple) -> webob.Request:
+    headers = {"Content-Type": "application/json", **extra_headers}
+    headers.update(
+        sign_request("GET", URL, headers, b"", keyid="billing-hmac", key=HMAC_SECRET, algorithm="hmac-sha256",
+                     components=components, created=NOW)
+    )
+    return webob_request("GET", URL, headers, b"")
+
+
+def test_a_structured_field_is_parsed_only_up_to_its_bound(monkeypatch):
+    from pyramid_authsuite.hmac import protocol as P
+
+    components = ("@method", "@authority", "@target-uri", '"accept";sf')
+    # Within the bound: resolved as a structured field, and verified.
+    verify(_signed_with({"Accept": "text/plain;q=0.5, application/json"}, components))
+    # Past it: refused before the (pure-Python, ~1 us a byte) structured-field parser runs.
+    huge = "x" + ", a;b" * (P.MAX_STRUCTURED_FIELD_LENGTH // 5 + 1)
+    request = _signed_with({"Accept": huge}, components)
+
+    def must_not_parse(*args):
+        raise AssertionError("a structured field past the bound was parsed")
+
+    monkeypatch.setattr(P, "_library_value", must_not_parse)
+    refused(request, "invalid_signature")
+    dictionary = ", ".join(f"k{i}=1" for i in range(2000))  # about 17 KiB
+    refused(_signed_with({"X-D": dictionary}, ("@method", "@authority", "@target-uri", '"x-d";key="k1"')),
+            "invalid_signature")
+
+
+def test_a_header_of_separators_is_refused_before_the_structured_field_parser(monkeypatch):
+    from pyramid_authsuite.hmac import protocol as P
+
+    def must_not_parse(*args, **kwargs):
+        raise AssertionError("parsed a header past the separator budget")
+
+    many = ("sig1=(" + "a " * 4096)[:8190] + ")"
+    monkeypatch.setattr(P.http_sf, "parse", must_not_parse)
+    with pytest.raises(P.SignatureParseError, match="too many items or parameters"):
+        P._parse_dictionary(many, "Signature-Input", 8192, 8)
+    monkeypatch.undo()
+    # The most a signature can legitimately hold still parses: every component
+    # with every component parameter RFC 9421 defines, and the signature's own.
+    component = '"x-h";sf;bs;req;tr;key="k";name="n"'
+    members = ", ".join(
+        f'sig{i}=(' + " ".join([component] * P.MAX_COMPONENTS) + f');created=1;expires=2;nonce="n";alg="a";keyid="k";tag="t"'
+        for i in range(8)
+    )
+    assert len(P._parse_dictionary(members, "Signature-Input", 20_000, 8)) == 8
