@@ -84,7 +84,14 @@ _PADDING = (b"", b"", b"==", b"=")
 # by kid and checked against alg on every token.
 _CHECKED_HEADERS: dict[tuple[Any, ...], tuple[Mapping[str, Any], str, str | None]] = {}
 _CHECKED_HEADERS_LIMIT = 256
-_JSON = json.JSONDecoder()
+
+
+def _no_constant(name: str) -> None:
+    # RFC 8259 section 6: NaN and Infinity are not JSON; Python's decoder accepts them unless told.
+    raise ValueError(f"{name} is not JSON")
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant)
 # The C scanner, called directly: JSONDecoder.decode adds two regular
 # expression matches and a Python frame around it (_json_object does the rest).
 _SCAN_JSON = _JSON.scan_once

@@ -493,3 +493,12 @@ def test_an_unhashable_allow_list_still_verifies(empty_header_memo):
         verify(signed({"alg": "HS384"}, {"sub": "a"}), allowed=["HS256"])
     assert refused.value.description == protocol.ALG_REFUSED
     assert empty_header_memo == {}
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_literals_are_refused(literal):
+    # RFC 8259 section 6: not JSON, though Python's decoder takes them by default.
+    with pytest.raises(TokenError) as refused:
+        protocol._json_object(f'{{"sub": "alice", "x": {literal}}}'.encode())
+    assert refused.value.description == protocol.MALFORMED
+    assert protocol._json_object(b'{"sub": "alice", "x": 1e308}')["x"] == 1e308
