@@ -235,6 +235,26 @@ def _exchange(connection: Any, packed: bytes, count: int, fast: Callable[[bytes]
 
 # What a fast reply parser answers when the data is not what it expects.
 _NOT_SIMPLE = object()
+# What _attempt answers when the connection was closed under it.
+_RETRY = object()
+
+
+def _attempt(connection: Any, step: Callable[..., Any], *args: Any) -> Any:
+    """``step(connection, *args)``, or :data:`_RETRY` after a connection error.
+
+    Either way a failed connection is dropped: after a connection error
+    (the server closed it) the caller tries once more on a new one; after
+    anything else (a timeout, an interrupted read) replies may be pending
+    on it, so it is never reused, and the error is raised.
+    """
+    try:
+        return step(connection, *args)
+    except RedisConnectionError:
+        connection.disconnect()
+        return _RETRY
+    except BaseException:
+        connection.disconnect()
+        raise
 
 
 def _get_then_set_nx_replies(data: bytes) -> Any:
@@ -428,27 +448,21 @@ class RedisCache(Cache):
             connection.disconnect()
         return connection
 
-    def _send(self, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
+    def _send(self, packed: bytes, count: int) -> list[Any]:
         """Send packed commands (:func:`_pack`) in one write on this thread's
-        connection; return their ``count`` replies (or ``fast``'s answer, see :func:`_receive`).
+        connection; return their ``count`` replies.
 
         Like the client's own retry policy: a connection error (a connection
         the server closed, a server restarted) is retried once on a new
         connection; a timeout is not retried. Error replies raise.
         """
         connection = self._connection()
-        try:
-            return _exchange(connection, packed, count, fast)
-        except RedisConnectionError:
-            connection.disconnect()
-        except BaseException:
-            # A timeout or an interrupted read leaves replies pending: never reuse it.
-            connection.disconnect()
-            raise
-        return self._retry(connection, packed, count, fast)
+        replies = _attempt(connection, _exchange, packed, count)
+        return self._retry(connection, packed, count) if replies is _RETRY else replies
 
     @staticmethod
-    def _retry(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None) -> Any:
+    def _retry(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
+        """The one retry: the exchange again on ``connection`` (reconnected), dropped if it fails too."""
         try:
             return _exchange(connection, packed, count, fast)
         except BaseException:
@@ -478,26 +492,18 @@ class RedisCache(Cache):
             answer = answer[0], answer[1] is not None
         return decode_value(answer[0]), answer[1]
 
-    @_unavailable("get_and_add")
     def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
         # The request path's one round trip: both commands packed in one go.
-        packed = self._get_and_add_command(key, add_key, value, ttl)
-        return self._get_and_add_answer(self._send(packed, 2, _get_then_set_nx_replies))
+        return self.start_get_and_add(key, add_key, value, ttl)()
 
     @_unavailable("get_and_add")
     def start_get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> Callable[[], tuple[Any, bool]]:
         packed = self._get_and_add_command(key, add_key, value, ttl)
         connection = self._connection()
-        try:
-            _send_packed(connection, packed)
-        except RedisConnectionError:
+        if _attempt(connection, _send_packed, packed) is _RETRY:
             # A connection the server had closed: the whole exchange is retried
             # (once, on a new connection) in the second half.
-            connection.disconnect()
             return functools.partial(self._finish_get_and_add, None, packed)
-        except BaseException:
-            connection.disconnect()
-            raise
         # This exchange's mark: only its own second half may read its replies,
         # and only while nothing else has used the connection since.
         exchange = self._local.pending = object()
@@ -512,14 +518,9 @@ class RedisCache(Cache):
                 # dropped the connection: its replies are gone or not ours.
                 raise RuntimeError("start_get_and_add() finished twice or out of turn")
             local.pending = None
-            connection = local.connection
-            try:
-                return self._get_and_add_answer(_receive(connection, 2, _get_then_set_nx_replies))
-            except RedisConnectionError:
-                connection.disconnect()
-            except BaseException:
-                connection.disconnect()
-                raise
+            answer = _attempt(local.connection, _receive, 2, _get_then_set_nx_replies)
+            if answer is not _RETRY:
+                return self._get_and_add_answer(answer)
         # Not sent, or the connection was closed under the reply: once more,
         # on this thread's connection as it is now.
         return self._get_and_add_answer(self._retry(self._connection(), packed, 2, _get_then_set_nx_replies))
