@@ -91,23 +91,18 @@ class HawkSessions:
         ref = self.ref(hawk_id)
         return self._decode(ref, self.cache.get(SESSION_PREFIX + ref))
 
-    def lookup_recording_nonce(self, hawk_id: str, ts: int, nonce: str, ttl: int) -> tuple[HawkSession | None, bool]:
-        """The session, and whether ``(id, ts, nonce)`` was recorded now (``False``: seen before).
-
-        One cache round trip for both. The caller checks the timestamp before
-        and the MAC after, and calls :meth:`forget_nonce` when the MAC does
-        not verify, so that a forged request leaves nothing behind.
-        """
-        return self.start_lookup_recording_nonce(hawk_id, ts, nonce, ttl)()
-
     def start_lookup_recording_nonce(
         self, hawk_id: str, ts: int, nonce: str, ttl: int
     ) -> Callable[[], tuple[HawkSession | None, bool]]:
-        """:meth:`lookup_recording_nonce` started now and answered by the returned callable.
+        """The session, and whether ``(id, ts, nonce)`` was recorded now (``False``: seen before).
 
-        With Redis the commands are on their way when this returns: the
-        caller builds what the MAC covers while the server answers (see
-        :meth:`pyramid_authsuite.cache.Cache.start_get_and_add`).
+        One cache round trip for both, started here and answered by the
+        returned callable: with Redis the commands are on their way when this
+        returns, and the caller builds what the MAC covers while the server
+        answers (see :meth:`pyramid_authsuite.cache.Cache.start_get_and_add`).
+        The caller checks the timestamp before and the MAC after, and calls
+        :meth:`forget_nonce` when the MAC does not verify, so that a forged
+        request leaves nothing behind.
         """
         ref = self.ref(hawk_id)
         answer = self.cache.start_get_and_add(SESSION_PREFIX + ref, self._nonce_key(ref, ts, nonce), _NONCE_VALUE, ttl)
@@ -119,7 +114,7 @@ class HawkSessions:
         return finish
 
     def forget_nonce(self, hawk_id: str, ts: int, nonce: str) -> None:
-        """Undo :meth:`lookup_recording_nonce`'s record (for a request that failed verification)."""
+        """Undo :meth:`start_lookup_recording_nonce`'s record (for a request that failed verification)."""
         self.cache.delete(self._nonce_key(self.ref(hawk_id), ts, nonce))
 
     @staticmethod
