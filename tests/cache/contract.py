@@ -50,6 +50,11 @@ ROUND_TRIPS = [
 ]
 
 INVALID_TTLS = [0, -1, 0.0, -0.5, None, True, False, "5", math.nan, math.inf, -math.inf]
+# get_and_add at once, and in its two halves (start_get_and_add, then the answer).
+GET_AND_ADD_FORMS = {
+    "at-once": lambda cache, *args: cache.get_and_add(*args),
+    "started": lambda cache, *args: cache.start_get_and_add(*args)(),
+}
 
 
 def _run_together(worker, count=THREADS):
@@ -407,29 +412,26 @@ class CacheContractTests:
 
     # get_and_add (one round trip)
 
-    def test_get_and_add_reads_one_key_and_adds_another(self, cache):
+    @pytest.mark.parametrize("form", GET_AND_ADD_FORMS)
+    def test_get_and_add_reads_one_key_and_adds_another(self, cache, form):
+        get_and_add = GET_AND_ADD_FORMS[form]
         cache.set("session", {"user": "alice"}, self.LONG_TTL)
-        assert cache.get_and_add("session", "nonce", b"1", self.LONG_TTL) == ({"user": "alice"}, True)
-        assert cache.get_and_add("session", "nonce", b"1", self.LONG_TTL) == ({"user": "alice"}, False)
-        assert cache.get_and_add("missing", "nonce-2", b"1", self.LONG_TTL) == (None, True)
-        assert cache.get("nonce") == b"1"
+        assert get_and_add(cache, "session", "nonce", b"1", self.LONG_TTL) == ({"user": "alice"}, True)
+        assert get_and_add(cache, "session", "nonce", b"1", self.LONG_TTL) == ({"user": "alice"}, False)
+        assert get_and_add(cache, "missing", "nonce-2", b"1", self.LONG_TTL) == (None, True)
+        assert cache.get("nonce") == b"1" and cache.get("nonce-2") == b"1"
 
     def test_get_and_add_expires_the_added_key(self, cache, expire):
         cache.get_and_add("missing", "nonce", b"1", self.SHORT_TTL)
         assert expire(lambda: cache.add("nonce", b"1", self.LONG_TTL))
 
-    def test_get_and_add_rejects_invalid_ttls(self, cache):
+    @pytest.mark.parametrize("form", GET_AND_ADD_FORMS)
+    def test_get_and_add_rejects_invalid_ttls(self, cache, form):
         for ttl in INVALID_TTLS:
             with pytest.raises(ValueError):
-                cache.get_and_add("k", "nonce", b"1", ttl)
+                # Started: raised by the first half, before anything is sent.
+                GET_AND_ADD_FORMS[form](cache, "k", "nonce", b"1", ttl)
         assert cache.get("nonce") is None
-
-    def test_started_get_and_add_answers_like_get_and_add(self, cache):
-        cache.set("session", {"user": "alice"}, self.LONG_TTL)
-        assert cache.start_get_and_add("session", "nonce", b"1", self.LONG_TTL)() == ({"user": "alice"}, True)
-        assert cache.start_get_and_add("session", "nonce", b"1", self.LONG_TTL)() == ({"user": "alice"}, False)
-        assert cache.start_get_and_add("missing", "nonce-2", b"1", self.LONG_TTL)() == (None, True)
-        assert cache.get("nonce") == b"1" and cache.get("nonce-2") == b"1"
 
     def test_a_started_get_and_add_never_finished_disturbs_nothing(self, cache):
         # A caller that raised between the two halves: the next operations on
@@ -442,12 +444,6 @@ class CacheContractTests:
         # The abandoned half's commands were sent (or are done): its nonce is
         # recorded or not, but never half-written.
         assert cache.get("nonce") in (None, b"1")
-
-    def test_started_get_and_add_rejects_invalid_ttls_before_sending(self, cache):
-        for ttl in INVALID_TTLS:
-            with pytest.raises(ValueError):
-                cache.start_get_and_add("k", "nonce", b"1", ttl)
-        assert cache.get("nonce") is None
 
     def test_concurrent_get_and_add_has_exactly_one_winner(self, cache):
         cache.set("session", "s", self.LONG_TTL)

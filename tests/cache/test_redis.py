@@ -55,6 +55,42 @@ def assert_every_operation_is_unavailable(cache, operations=OPERATIONS):
         assert "value" not in str(raised.value)
 
 
+def time_out_on_a_silent_server(query: str, operation) -> tuple[CacheUnavailable, int, float]:
+    """Run ``operation(cache)`` against a server that takes connections and never replies.
+
+    The kernel completes the TCP handshake for connections waiting in a
+    listener's backlog, so a listener that never accepts is such a server.
+    Returns the error raised, how many connections the client opened, and
+    how long the operation took (timeout 0.2 s).
+    """
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        cache = RedisCache(f"redis://127.0.0.1:{port}/0{query}", timeout_seconds=0.2)
+        try:
+            started = time.monotonic()
+            with pytest.raises(CacheUnavailable) as raised:
+                call_bounded(lambda: operation(cache))
+            seconds = time.monotonic() - started
+        finally:
+            cache.close()
+        # Every connection the client opened is in the backlog by now.
+        listener.setblocking(False)
+        connections = []
+        while True:
+            try:
+                connections.append(listener.accept()[0])
+            except BlockingIOError:
+                break
+        for connection in connections:
+            connection.close()
+        return raised.value, len(connections), seconds
+    finally:
+        listener.close()
+
+
 class TestRedisCacheContract(CacheContractTests):
     SHORT_TTL = 0.1
     LONG_TTL = 600
@@ -259,34 +295,9 @@ class TestRedisCacheFailsClosed:
 
     def test_server_that_never_answers_times_out_without_retrying(self):
         """A silent server costs one connection per operation: a timeout is not retried."""
-        # The kernel completes the TCP handshake for connections waiting in
-        # the backlog, so a listener that never accepts is a server that
-        # takes connections and never replies.
-        listener = socket.socket()
-        try:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(16)
-            port = listener.getsockname()[1]
-            cache = RedisCache(f"redis://127.0.0.1:{port}/0", timeout_seconds=0.2)
-            try:
-                with pytest.raises(CacheUnavailable) as raised:
-                    call_bounded(lambda: cache.get("key"))
-            finally:
-                cache.close()
-            assert "Timeout" in str(raised.value)
-            # Every connection the client opened is in the backlog by now.
-            listener.setblocking(False)
-            connections = []
-            while True:
-                try:
-                    connections.append(listener.accept()[0])
-                except BlockingIOError:
-                    break
-            for connection in connections:
-                connection.close()
-            assert len(connections) == 1
-        finally:
-            listener.close()
+        error, connections, _ = time_out_on_a_silent_server("", lambda cache: cache.get("key"))
+        assert "Timeout" in str(error)
+        assert connections == 1
 
 
 class TestRedisCacheWire:
@@ -526,32 +537,13 @@ def test_get_then_set_nx_fast_parser_leaves_the_rest_to_the_general_one(data):
 
 def test_silent_server_without_handshake_times_out_without_retrying():
     """RESP2 on DB 0 sends nothing on connect: the cache's own read must time out, once."""
-    listener = socket.socket()
-    try:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        port = listener.getsockname()[1]
-        cache = RedisCache(f"redis://127.0.0.1:{port}/0?protocol=2", timeout_seconds=0.2)
-        try:
-            started = time.monotonic()
-            with pytest.raises(CacheUnavailable) as raised:
-                call_bounded(lambda: cache.get_and_add("key", "nonce", b"1", 60))
-            assert time.monotonic() - started < 5  # redis-py's default retries would take tens of seconds
-        finally:
-            cache.close()
-        assert "Timeout" in str(raised.value)
-        listener.setblocking(False)
-        connections = []
-        while True:
-            try:
-                connections.append(listener.accept()[0])
-            except BlockingIOError:
-                break
-        for connection in connections:
-            connection.close()
-        assert len(connections) == 1
-    finally:
-        listener.close()
+    error, connections, seconds = time_out_on_a_silent_server(
+        "?protocol=2", lambda cache: cache.get_and_add("key", "nonce", b"1", 60)
+    )
+    assert seconds < 5  # redis-py's default retries would take tens of seconds
+    assert "Timeout" in str(error)
+    assert connections == 1
+
 
 class TestCacheFromUrl:
     def test_redis_url_gives_a_redis_cache(self, redis_url, redis_client):
