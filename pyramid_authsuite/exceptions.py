@@ -14,6 +14,15 @@ class CacheUnavailable(BackendUnavailable):
     """The replay/session cache could not be reached or did not answer in time."""
 
 
+class CacheFull(CacheUnavailable):
+    """The cache has no room for a new entry without forgetting unexpired state.
+
+    Security state (nonces, consumed challenges, revocations, sessions, failure
+    counters) is never evicted before its TTL: a full cache refuses the write,
+    and the request that needed it fails closed like any other outage.
+    """
+
+
 class AccountStoreUnavailable(BackendUnavailable):
     """The account store (SQL database) could not be reached."""
 

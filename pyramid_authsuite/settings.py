@@ -154,13 +154,24 @@ class AuthSuiteSettings:
     cache_prefix: str = "authsuite:"
     cache_max_entries: int = 100_000
     cache_timeout_seconds: float = 1.0
+    # What to do when a Redis server may evict keys (maxmemory-policy other
+    # than noeviction): "refuse" fails closed, "warn" logs at every check.
+    cache_eviction_check: str = "refuse"
     accounts_url: str = "sqlite:///authsuite.sqlite"
     accounts_connect_timeout_seconds: int = 5
+    # The deadline of every account-store call (statement_timeout, TCP user
+    # timeout and the client-side bound), in seconds.
+    accounts_timeout_seconds: float = 5.0
     password_time_cost: int = 2
     password_memory_cost: int = 19456
     password_parallelism: int = 1
     retry_after_seconds: int = 5
     trusted_proxies: int = 0
+    # Failed-login limits: an address that logged in to an account within
+    # this many seconds keeps its own limit for that account.
+    known_address_seconds: int = 30 * 86400
+    # Per-address limits count IPv6 addresses by this prefix length.
+    ipv6_prefix_length: int = 64
     endpoints: tuple[str, ...] = ()
     login_schemes: tuple[str, ...] = ("basic", "hawk", "challenge")
     cors_origins: tuple[str, ...] = ()
@@ -212,15 +223,23 @@ def parse_settings(settings: Mapping[str, Any]) -> AuthSuiteSettings:
         cache_prefix=str(raw("cache_prefix")),
         cache_max_entries=as_int(key("cache_max_entries"), raw("cache_max_entries"), minimum=100),
         cache_timeout_seconds=as_float(key("cache_timeout_seconds"), raw("cache_timeout_seconds"), minimum=0.01),
+        cache_eviction_check=as_choice(key("cache_eviction_check"), raw("cache_eviction_check"), ("refuse", "warn")),
         accounts_url=accounts_url,
         accounts_connect_timeout_seconds=as_duration(
             key("accounts_connect_timeout_seconds"), raw("accounts_connect_timeout_seconds"), minimum=1
+        ),
+        accounts_timeout_seconds=as_float(
+            key("accounts_timeout_seconds"), raw("accounts_timeout_seconds"), minimum=0.1
         ),
         password_time_cost=as_int(key("password_time_cost"), raw("password_time_cost"), minimum=1),
         password_memory_cost=as_int(key("password_memory_cost"), raw("password_memory_cost"), minimum=8),
         password_parallelism=as_int(key("password_parallelism"), raw("password_parallelism"), minimum=1),
         retry_after_seconds=as_duration(key("retry_after_seconds"), raw("retry_after_seconds"), minimum=1),
         trusted_proxies=as_int(key("trusted_proxies"), raw("trusted_proxies"), minimum=0, maximum=10),
+        known_address_seconds=as_duration(
+            key("known_address_seconds"), raw("known_address_seconds"), minimum=0, maximum=366 * 86400
+        ),
+        ipv6_prefix_length=as_int(key("ipv6_prefix_length"), raw("ipv6_prefix_length"), minimum=32, maximum=128),
         endpoints=endpoints,
         login_schemes=login_schemes,
         cors_origins=tuple(as_list(key("cors_origins"), settings.get(key("cors_origins")))),
