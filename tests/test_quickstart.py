@@ -7,6 +7,8 @@ call goes over HTTP with the clients the README names.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -95,3 +97,63 @@ def test_post_whoami_refuses_what_is_not_json_with_a_problem(demo):
     assert anonymous.status_code == 401
     assert problem_code(anonymous) == "authentication_required"
 
+
+
+def quickstart_lines() -> list[str]:
+    """The Quickstart's shell lines, after the steps the fixture has already done."""
+    readme = (ROOT / "README.rst").read_text()
+    block = readme.split("In a checkout (a second terminal for the server)::\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        line = line.strip()
+        if line and not line.startswith("#") and not line.startswith(("make ", ".venv/bin/authsuite create-user")):
+            lines.append(line)
+    return lines
+
+
+def expected_status(line: str) -> str | None:
+    match = re.search(r"#\s*(\d{3})\b", line)
+    return match.group(1) if match else None
+
+
+def test_the_quickstart_runs_verbatim(demo, tmp_path):
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed (the Quickstart uses it)")
+    lines = quickstart_lines()
+    assert any(line.startswith("TOKEN=") for line in lines), "the Quickstart must set TOKEN before using it"
+    script_text = "\n".join(
+        line.replace("http://127.0.0.1:6543", demo)
+        .replace("-u alice ", f"-u alice:'{PASSWORD}' ")
+        .replace(".venv/bin/authsuite", script("authsuite"))
+        for line in lines
+    )
+    # Every curl reports its status on stderr, in order; the bodies go where the README sends them.
+    wrapper = "curl() { command curl -sS --max-time 30 -w '%{stderr}STATUS %{http_code}\\n' \"$@\"; }\n"
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", wrapper + script_text],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    statuses = re.findall(r"^STATUS (\d{3})$", ran.stderr, re.MULTILINE)
+    commands = [line for line in lines if "curl" in line]
+    assert len(statuses) == len(commands), ran.stderr
+    for command, status in zip(commands, statuses):
+        wanted = expected_status(command)
+        if wanted is None:
+            assert status.startswith("2"), (command, status)
+        else:
+            assert status == wanted, (command, status, ran.stdout)
+
+
+def test_the_readme_install_line_brings_the_server_development_ini_uses():
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    server_extra = setup["options.extras_require"]["server"]
+    ini = (ROOT / "development.ini").read_text()
+    assert "use = egg:waitress#main" in ini
+    assert "waitress" in server_extra
+    assert 'pip install "pyramid_authsuite[server]"' in (ROOT / "README.rst").read_text()
