@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import heapq
+import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from typing import Any, Callable
 
 from pyramid_authsuite.cache import Cache, check_ttl, decode_value, encode_value
+from pyramid_authsuite.exceptions import CacheFull
 
 __all__ = ["MemoryCache"]
+
+logger = logging.getLogger(__name__)
 
 # A counter is stored as the JSON encoding of an integer, exactly as the Redis
 # backend's increment script stores it, so ``get`` reads counters the same way
@@ -55,18 +58,20 @@ class MemoryCache(Cache):
     is never returned after that; expired entries are dropped when they are
     read and, in bulk, when the cache is full.
 
-    When storing a new key would exceed ``max_entries``, expired entries are
-    purged first; if the cache is still full, the **oldest-inserted** live
-    entries are evicted (overwriting a key with ``set`` counts as inserting it
-    again; ``touch`` does not). This is the trade-off: memory stays bounded
-    whatever clients send, but an evicted entry is forgotten early. A
-    forgotten nonce can be replayed, a forgotten session is logged out, a
-    forgotten rate-limit counter starts again at zero. Size ``max_entries``
-    above the number of live entries at peak (for nonces: request rate times
-    the replay window), so that only a flood of junk can force an eviction,
-    and so that what it evicts is the oldest and least useful entry. The
-    alternative, refusing new entries when full, would let that same flood
-    lock every client out.
+    An unexpired entry is **never** dropped to make room: it may be a nonce, a
+    consumed challenge, a revocation, a session or a failure counter, and
+    forgetting one early would let a captured request be replayed, log a
+    session out or reset a lockout. When storing a *new* key would exceed
+    ``max_entries``, expired entries are purged (cheaply: the soonest-expiring
+    first, from a heap); if the cache is still full the write raises
+    :class:`~pyramid_authsuite.exceptions.CacheFull`, which the policies turn
+    into ``503`` + ``Retry-After`` like any other outage. Reads, deletes, pops,
+    touches and updates of keys already held keep working. So a flood of
+    traffic that creates entries can make the service refuse requests until
+    entries expire, never accept one it should refuse. Size ``max_entries``
+    above the live entries at peak (for nonces: request rate times their TTL;
+    plus sessions, failure counters and pending challenges), and use Redis for
+    anything large.
     """
 
     def __init__(
@@ -81,13 +86,15 @@ class MemoryCache(Cache):
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        # key -> (expires_at, encoded value), in insertion order (oldest first)
-        # so the eviction victim is popitem(last=False), O(1).
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        # key -> (expires_at, encoded value).
+        self._entries: dict[str, tuple[float, bytes]] = {}
         # (expires_at, key) min-heap to find expired entries without scanning
         # everything. Records go stale when an entry is overwritten, touched or
         # removed; a record is current only if it matches the entry's expiry.
         self._expiries: list[tuple[float, str]] = []
+        # Whether the last write that needed room found none: a full cache is
+        # logged once when it fills up, not once per refused write.
+        self._full = False
 
     def __len__(self) -> int:
         """Entries held right now, including expired ones not yet purged."""
@@ -120,13 +127,29 @@ class MemoryCache(Cache):
             self._expiries = [(entry[0], k) for k, entry in self._entries.items()]
             heapq.heapify(self._expiries)
 
+    def _make_room(self, now: float) -> None:
+        """Room for one new key, or :class:`CacheFull`; never drops a live entry."""
+        self._purge_expired(now)
+        if len(self._entries) >= self.max_entries:
+            if not self._full:
+                self._full = True
+                logger.warning(
+                    "memory cache full (%d unexpired entries, authsuite.cache_max_entries): refusing new "
+                    "entries until some expire; requests that need one get 503",
+                    len(self._entries),
+                )
+            raise CacheFull("memory cache full: no room for a new entry before some expire")
+
     def _store(self, full_key: str, stored: bytes, expires_at: float, now: float) -> None:
-        """Insert or replace an entry as the newest one, keeping the bound."""
-        if self._entries.pop(full_key, None) is None and len(self._entries) >= self.max_entries:
-            self._purge_expired(now)
-            while len(self._entries) >= self.max_entries:
-                self._entries.popitem(last=False)
-        self._entries[full_key] = (expires_at, stored)
+        """Insert or replace an entry; a new key needs room (see :meth:`_make_room`)."""
+        entries = self._entries
+        if full_key not in entries:
+            if len(entries) >= self.max_entries:
+                self._make_room(now)
+            if self._full:
+                self._full = False
+                logger.warning("memory cache has room for new entries again (%d held)", len(entries))
+        entries[full_key] = (expires_at, stored)
         self._schedule(full_key, expires_at)
 
     # The contract.
@@ -202,8 +225,6 @@ class MemoryCache(Cache):
             entry = self._live(full_key, now)
             if entry is None:
                 return False
-            # Assigning to an existing key keeps its place in the insertion
-            # order: touching is not inserting.
             self._entries[full_key] = (now + ttl, entry[1])
             self._schedule(full_key, now + ttl)
             return True
@@ -221,7 +242,7 @@ class MemoryCache(Cache):
             if match is None:
                 raise ValueError("the value stored at this key is not a counter")
             count = int(match.group(1)) + 1
-            # Same expiry, same place in the insertion order: a fixed window.
+            # Same expiry: a fixed window.
             self._entries[full_key] = (entry[0], encode_value(count))
             return count
 

@@ -1,6 +1,7 @@
 """MemoryCache: the shared contract on a fake clock, plus the bound on its size."""
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -10,6 +11,7 @@ pytest.register_assert_rewrite("tests.cache.contract")
 
 from pyramid_authsuite.cache import cache_from_url
 from pyramid_authsuite.cache.memory import MemoryCache
+from pyramid_authsuite.exceptions import CacheFull
 from tests.cache.contract import CacheContractTests
 
 
@@ -93,18 +95,21 @@ class TestMemoryCacheExpiry:
 
 
 class TestMemoryCacheBound:
-    def test_holds_at_most_max_entries_and_keeps_the_newest(self, clock):
+    def test_holds_at_most_max_entries_and_refuses_the_next_new_one(self, clock):
         cache = MemoryCache(max_entries=10, clock=clock)
-        for number in range(25):
+        for number in range(10):
             cache.set(f"key-{number}", number, 60)
-            assert len(cache) <= 10
-        assert len(cache) == 10
-        assert [cache.get(f"key-{number}") for number in range(25)] == [None] * 15 + list(range(15, 25))
+        for number in range(10, 25):
+            with pytest.raises(CacheFull):
+                cache.set(f"key-{number}", number, 60)
+            assert len(cache) == 10
+        # Nothing was forgotten to make room, nothing refused was stored.
+        assert [cache.get(f"key-{number}") for number in range(25)] == list(range(10)) + [None] * 15
 
-    def test_expired_entries_are_purged_before_live_ones_are_evicted(self, clock):
+    def test_expired_entries_make_room_and_live_ones_never_go(self, clock):
         cache = MemoryCache(max_entries=10, clock=clock)
         # Oldest first: live entries, then entries that will expire. Evicting
-        # by age alone would drop the live ones.
+        # by age would drop the live ones.
         for number in range(5):
             cache.set(f"live-{number}", number, 3600)
         for number in range(5):
@@ -117,13 +122,28 @@ class TestMemoryCacheBound:
         assert [cache.get(f"new-{number}") for number in range(5)] == list(range(5))
         assert len(cache) == 10
 
-        # Now full of live entries: the oldest-inserted ones go, newest stay.
+        # Now full of live entries: new keys are refused, every entry stays.
         for number in range(5, 15):
-            cache.set(f"new-{number}", number, 3600)
-            assert len(cache) <= 10
-        assert [cache.get(f"live-{number}") for number in range(5)] == [None] * 5
-        assert [cache.get(f"new-{number}") for number in range(5)] == [None] * 5
-        assert [cache.get(f"new-{number}") for number in range(5, 15)] == list(range(5, 15))
+            with pytest.raises(CacheFull):
+                cache.set(f"new-{number}", number, 3600)
+        assert [cache.get(f"live-{number}") for number in range(5)] == list(range(5))
+        assert [cache.get(f"new-{number}") for number in range(5)] == list(range(5))
+        # Until some expire: then there is room again.
+        clock.advance(3600)
+        cache.set("after", 1, 60)
+        assert cache.get("after") == 1 and len(cache) == 1
+
+    def test_entries_expiring_while_full_make_room_one_by_one(self, clock):
+        cache = MemoryCache(max_entries=3, clock=clock)
+        for number, ttl in enumerate((30, 10, 20)):
+            cache.add(f"nonce-{number}", number, ttl)
+        with pytest.raises(CacheFull):
+            cache.add("nonce-new", 1, 60)
+        clock.advance(10)  # only nonce-1 has expired
+        assert cache.add("nonce-new", 1, 60) is True
+        assert [cache.get(f"nonce-{number}") for number in range(3)] == [0, None, 2]
+        with pytest.raises(CacheFull):
+            cache.add("nonce-newer", 1, 60)
 
     def test_overwriting_a_key_when_full_evicts_nothing(self, clock):
         cache = MemoryCache(max_entries=3, clock=clock)
@@ -132,22 +152,45 @@ class TestMemoryCacheBound:
         cache.set("a", "A", 60)
         assert [cache.get(key) for key in ("a", "b", "c")] == ["A", "b", "c"]
 
-    def test_overwriting_makes_an_entry_the_newest(self, clock):
+    def test_updates_of_held_keys_work_when_full(self, clock):
         cache = MemoryCache(max_entries=3, clock=clock)
-        for key in ("a", "b", "c"):
-            cache.set(key, key, 60)
-        cache.set("a", "A", 60)
-        cache.set("d", "d", 60)
-        assert [cache.get(key) for key in ("a", "b", "c", "d")] == ["A", None, "c", "d"]
+        cache.incr("counter", 60)
+        cache.add_member("index", "a", 60)
+        cache.set("session", "s", 60)
+        assert cache.incr("counter", 60) == 2
+        cache.add_member("index", "b", 60)
+        assert cache.members("index") == {"a", "b"}
+        assert cache.touch("session", 120) is True
+        assert cache.add("session", "again", 60) is False
+        assert cache.get_and_add("counter", "session", b"1", 60) == (2, False)
+        with pytest.raises(CacheFull):
+            cache.incr("other-counter", 60)
+        with pytest.raises(CacheFull):
+            cache.add_member("other-index", "a", 60)
 
-    def test_add_and_incr_respect_the_bound(self, clock):
-        cache = MemoryCache(max_entries=4, clock=clock)
-        for number in range(10):
-            assert cache.add(f"nonce-{number}", number, 60) is True
-            assert cache.incr(f"counter-{number}", 60) == 1
-            assert len(cache) <= 4
-        assert cache.get("counter-9") == 1
-        assert cache.get("nonce-9") == 9
+    def test_a_full_cache_is_logged_once_until_there_is_room_again(self, clock, caplog):
+        cache = MemoryCache(max_entries=2, clock=clock)
+        cache.set("a", 1, 10)
+        cache.set("b", 1, 60)
+        with caplog.at_level(logging.WARNING, logger="pyramid_authsuite.cache.memory"):
+            for number in range(20):
+                with pytest.raises(CacheFull):
+                    cache.add(f"nonce-{number}", 1, 60)
+            assert [record.getMessage() for record in caplog.records if "full" in record.getMessage()] != []
+            assert len(caplog.records) == 1
+            clock.advance(10)
+            cache.add("nonce", 1, 60)
+            assert len(caplog.records) == 2 and "room" in caplog.records[1].getMessage()
+
+    def test_deleting_makes_room(self, clock):
+        cache = MemoryCache(max_entries=2, clock=clock)
+        cache.set("a", 1, 60)
+        cache.set("b", 2, 60)
+        with pytest.raises(CacheFull):
+            cache.set("c", 3, 60)
+        assert cache.pop("a") == 1
+        cache.set("c", 3, 60)
+        assert [cache.get(key) for key in "abc"] == [None, 2, 3]
 
     def test_many_overwrites_and_touches_keep_the_expiry_index_small(self, clock):
         cache = MemoryCache(max_entries=10, clock=clock)
