@@ -54,16 +54,31 @@ def load_settings(settings: dict[str, Any]) -> AuthSuiteSettings:
 
 
 def make_cache(settings: AuthSuiteSettings) -> Cache:
-    """The cache backend ``authsuite.cache_url`` names."""
+    """The cache backend ``authsuite.cache_url`` names, checked once now.
+
+    A Redis server that could evict keys (``maxmemory-policy`` other than
+    ``noeviction``) is a ConfigurationError here when
+    ``authsuite.cache_eviction_check = refuse``; one that cannot be reached
+    yet is not (it is checked on every connection the cache opens).
+    """
+    from pyramid_authsuite.cache import CacheMisconfigured
+
     try:
-        return cache_from_url(
+        cache = cache_from_url(
             settings.cache_url,
             prefix=settings.cache_prefix,
             max_entries=settings.cache_max_entries,
             timeout_seconds=settings.cache_timeout_seconds,
+            eviction_check=settings.cache_eviction_check,
         )
     except ValueError as error:
         raise ConfigurationError(f"authsuite.cache_url: {error}") from None
+    try:
+        cache.check_configuration()
+    except CacheMisconfigured as error:
+        cache.close()
+        raise ConfigurationError(f"authsuite.cache_eviction_check: {error}") from None
+    return cache
 
 
 def make_account_store(settings: AuthSuiteSettings) -> AccountStore:

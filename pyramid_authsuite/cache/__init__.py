@@ -16,6 +16,28 @@ behaves the same on Redis. TTLs are in seconds (int or float, > 0).
 
 A backend that cannot be reached raises :class:`CacheUnavailable` and nothing
 else; callers turn it into 503, never into "authenticated".
+
+A cache never forgets security state before its TTL. Nonces, consumed
+challenges, revocations, sessions and failure counters all live here, and
+forgetting one early would make a captured request acceptable again, log a
+session out or reset a lockout, so no backend may evict an unexpired entry to
+make room, whatever traffic fills it. When a backend is full:
+
+- a write that would create a new entry (``add``, ``set``, ``incr``,
+  ``add_member`` on an absent key, the add half of ``get_and_add``) raises
+  :class:`CacheFull`, a :class:`CacheUnavailable`: the request fails closed
+  (503 + ``Retry-After``);
+- reads, ``delete``, ``pop`` and ``touch`` keep working;
+- a write to a key already held either works (memory) or raises
+  :class:`CacheFull` (Redis refuses every growing write once past
+  ``maxmemory``), and never loses the key: ``add`` on a held key answers
+  ``False`` or raises, never ``True``.
+
+The memory backend is full at ``max_entries`` unexpired entries (expired ones
+are purged first). Redis is full at ``maxmemory``, and must run with
+``maxmemory-policy noeviction`` for that to be a refusal rather than a silent
+eviction; :class:`~pyramid_authsuite.cache.redis.RedisCache` checks it on every
+new connection (``authsuite.cache_eviction_check``).
 """
 from __future__ import annotations
 
@@ -24,9 +46,29 @@ import json
 import math
 from typing import Any, Callable
 
-from pyramid_authsuite.exceptions import CacheUnavailable
+from pyramid_authsuite.exceptions import CacheFull, CacheUnavailable
 
-__all__ = ["Cache", "CacheUnavailable", "encode_value", "decode_value", "check_ttl", "cache_from_url"]
+__all__ = [
+    "Cache",
+    "CacheUnavailable",
+    "CacheFull",
+    "CacheMisconfigured",
+    "encode_value",
+    "decode_value",
+    "check_ttl",
+    "cache_from_url",
+]
+
+
+class CacheMisconfigured(CacheUnavailable):
+    """The cache server is set up so that it could forget security state early.
+
+    Raised for a Redis server whose ``maxmemory-policy`` is not
+    ``noeviction`` while ``authsuite.cache_eviction_check = refuse``: by
+    operations (503, like any outage) and by
+    :meth:`Cache.check_configuration` at start-up, which the application
+    turns into a ``ConfigurationError``.
+    """
 
 # One byte of type tag in front of every stored value, so that bytes and JSON
 # round-trip unambiguously through backends that only store bytes.
@@ -165,6 +207,13 @@ class Cache(abc.ABC):
     def remove_member(self, key: str, member: str) -> bool:
         """Remove ``member`` from the set; ``True`` if it was there."""
 
+    def check_configuration(self) -> None:
+        """Check, once at start-up, that the backend cannot forget entries early.
+
+        Raises :class:`CacheMisconfigured` if it could; a backend that cannot
+        be reached yet is not an error here. The default does nothing.
+        """
+
     def close(self) -> None:
         """Release connections; the default does nothing."""
 
@@ -175,11 +224,15 @@ def cache_from_url(
     prefix: str = "authsuite:",
     max_entries: int = 100_000,
     timeout_seconds: float = 1.0,
+    eviction_check: str = "refuse",
 ) -> Cache:
     """Build the backend a URL names; unknown schemes raise ``ValueError``.
 
     ``max_entries`` bounds the memory backend; ``timeout_seconds`` bounds every
-    Redis connect and command, so an unreachable server fails fast (503).
+    Redis connect and command, so an unreachable server fails fast (503);
+    ``eviction_check`` (``"refuse"`` or ``"warn"``) says what Redis does on a
+    server that may evict keys (see :class:`~pyramid_authsuite.cache.redis.RedisCache`).
+    Nothing is connected here: see :meth:`Cache.check_configuration`.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "memory":
@@ -189,5 +242,5 @@ def cache_from_url(
     if scheme in ("redis", "rediss", "unix"):
         from pyramid_authsuite.cache.redis import RedisCache
 
-        return RedisCache(url, prefix=prefix, timeout_seconds=timeout_seconds)
+        return RedisCache(url, prefix=prefix, timeout_seconds=timeout_seconds, eviction_check=eviction_check)
     raise ValueError(f"unsupported cache URL scheme {scheme!r} (use memory://, redis://, rediss:// or unix://)")

@@ -4,9 +4,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import socket
-import struct
-import sys
 import threading
 import weakref
 from typing import Any, Callable, ParamSpec, TypeVar
@@ -14,13 +11,29 @@ from typing import Any, Callable, ParamSpec, TypeVar
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from redis.retry import Retry
 
-from pyramid_authsuite.cache import Cache, CacheUnavailable, check_ttl, decode_value, encode_value
+from pyramid_authsuite.cache import (
+    Cache,
+    CacheFull,
+    CacheMisconfigured,
+    CacheUnavailable,
+    check_ttl,
+    decode_value,
+    encode_value,
+)
+from pyramid_authsuite.cache.resp import (
+    RETRY,
+    attempt,
+    exchange,
+    get_then_set_nx_replies,
+    pack,
+    receive,
+    send_packed,
+)
 
-__all__ = ["RedisCache"]
+__all__ = ["RedisCache", "EVICTION_CHECKS"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +73,53 @@ end
 return 1
 """
 
+# What authsuite.cache_eviction_check may say about a server whose
+# maxmemory-policy is not noeviction: fail closed, or log and carry on.
+EVICTION_CHECKS = ("refuse", "warn")
+# The only maxmemory-policy under which Redis never forgets a key before its
+# TTL: when full, it refuses writes (OOM errors) instead of evicting.
+_SAFE_POLICY = "noeviction"
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+
+
+def _policy_from_reply(reply: Any) -> str | None:
+    """The policy from a ``CONFIG GET maxmemory-policy`` reply, or None if it has none.
+
+    RESP3 answers a map, RESP2 a flat list of names and values; a server that
+    hides its configuration may answer an empty one.
+    """
+    if isinstance(reply, dict):
+        value = reply.get(b"maxmemory-policy")
+    elif isinstance(reply, list) and len(reply) == 2 and reply[0] == b"maxmemory-policy":
+        value = reply[1]
+    else:
+        value = None
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").lower()
+    return value.lower() if isinstance(value, str) else None
+
+
+class _EvictingServer(RedisError):
+    """Raised while connecting to a server that may evict keys, when the check refuses it.
+
+    A RedisError, but not a connection error: redis-py and this module retry
+    connection errors, and reconnecting to the same server cannot help.
+    """
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """Whether an error reply is Redis refusing a write for lack of memory (``-OOM ...``).
+
+    redis-py's own parser raises OutOfMemoryError (the code stripped); the
+    request path's parser (:mod:`~pyramid_authsuite.cache.resp`) keeps the
+    reply as a plain ResponseError starting with the code, and a script's
+    write refused inside Lua reads the same way.
+    """
+    if isinstance(error, OutOfMemoryError):
+        return True
+    return isinstance(error, ResponseError) and str(error).startswith("OOM ")
 
 
 def _ttl_ms(ttl: float) -> int:
@@ -88,274 +146,22 @@ def _unavailable(operation: str) -> Callable[[Callable[_P, _T]], Callable[_P, _T
                 return method(*args, **kwargs)
             # OSError: a TLS or socket error that the client did not wrap.
             except (RedisError, OSError) as error:
-                reason = error.__class__.__name__
+                failure = error
+            if isinstance(failure, _EvictingServer):
+                # Its message names the policy and the setting, and holds no value.
+                raise CacheMisconfigured(f"Redis cache refused: {failure}") from None
+            if _is_out_of_memory(failure):
+                # maxmemory reached under noeviction: the server refuses the
+                # write rather than forgetting anything. Fail closed (503).
+                logger.warning("Redis cache full: %s refused (out of memory; maxmemory reached)", operation)
+                raise CacheFull(f"Redis cache full: {operation} refused (out of memory)") from None
+            reason = failure.__class__.__name__
             logger.warning("Redis cache unavailable: %s failed (%s)", operation, reason)
             raise CacheUnavailable(f"Redis cache unavailable: {operation} failed ({reason})") from None
 
         return wrapper
 
     return decorate
-
-
-# -- The request path's wire protocol ------------------------------------------
-#
-# The single commands and the GET + SET NX pair of the request path are packed
-# and their replies parsed here, on the socket of a connection redis-py opened
-# (and authenticated, selected the DB on, wrapped in TLS): redis-py's packer
-# and reply parser cost about as much as the round trip itself. The replies
-# these commands get are simple strings, errors, integers, bulk strings and
-# nulls, in RESP2 or RESP3; RESP3 push messages (and attributes) that the
-# server may send between replies are read and passed over. Anything else is
-# refused as an invalid reply, never guessed at.
-
-
-def _pack(args: tuple) -> bytes:
-    """One command in RESP (arguments: str as UTF-8, bytes as they are, int in decimal)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, str):
-            arg = arg.encode("utf-8")
-        elif isinstance(arg, int):
-            arg = b"%d" % arg
-        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-    return b"".join(parts)
-
-
-_READ_SIZE = 65536
-# Linux's SO_RCVTIMEO / SO_SNDTIMEO take a struct timeval of two C longs.
-_KERNEL_TIMEOUTS = sys.platform.startswith("linux")
-_NO_SOCKET = object()
-# Aggregate types -> elements per announced count: array '*', push '>',
-# set '~', map '%' and attribute '|' (key-value pairs).
-_AGGREGATES = {42: 1, 62: 1, 126: 1, 37: 2, 124: 2}
-# Scalar types only expected inside push messages and attributes:
-# double ',', boolean '#', big number '('.
-_OTHER_SCALARS = frozenset({44, 35, 40})
-
-
-def _use_kernel_timeouts(sock: Any) -> None:
-    """Move a plain socket's timeout from Python into the kernel.
-
-    With a Python-level timeout, every send and recv is a poll() then the
-    call itself; a blocking socket with SO_RCVTIMEO / SO_SNDTIMEO makes one
-    system call each, and the same timeout still bounds each of them (it then
-    raises BlockingIOError, which :func:`_read_more` and :func:`_exchange` treat
-    as the timeout it is). TLS sockets, other platforms and sockets without a
-    timeout are left as they are.
-    """
-    if not _KERNEL_TIMEOUTS or type(sock) is not socket.socket:
-        return
-    timeout = sock.gettimeout()
-    if timeout is None or timeout <= 0:
-        return
-    seconds = int(timeout)
-    microseconds = int((timeout - seconds) * 1_000_000)
-    if seconds == 0 and microseconds == 0:
-        microseconds = 1  # a zero timeval means "wait forever" to the kernel
-    timeval = struct.pack("@ll", seconds, microseconds)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-    sock.settimeout(None)
-
-
-def _read_more(sock: socket.socket, data: bytes) -> bytes:
-    """``data`` plus what the server sends next; errors as redis-py raises them."""
-    try:
-        chunk = sock.recv(_READ_SIZE)
-    except (socket.timeout, BlockingIOError):
-        raise RedisTimeoutError("Timeout reading from the Redis server") from None
-    except OSError as error:
-        raise RedisConnectionError(f"Error while reading from the Redis server ({error.__class__.__name__})") from None
-    if not chunk:
-        raise RedisConnectionError("Connection closed by the Redis server")
-    return data + chunk if data else chunk
-
-
-def _send_packed(connection: Any, packed: bytes) -> None:
-    """Send packed commands on ``connection`` (connecting it first if needed).
-
-    Failures raise what redis-py would: ``ConnectionError`` (retried once by
-    the caller) or ``TimeoutError`` (not retried).
-    """
-    sock = getattr(connection, "_sock", _NO_SOCKET)
-    if sock is _NO_SOCKET:
-        # A connection class without a plain socket: let redis-py do it all.
-        connection.send_packed_command([packed])
-        return
-    if sock is None:
-        # redis-py connects: socket, TLS, AUTH, SELECT, HELLO, and its errors.
-        connection.connect()
-        sock = connection._sock
-        _use_kernel_timeouts(sock)
-    elif connection.health_check_interval:
-        connection.check_health()
-    try:
-        sock.sendall(packed)
-    except (socket.timeout, BlockingIOError):
-        raise RedisTimeoutError("Timeout writing to the Redis server") from None
-    except OSError as error:
-        raise RedisConnectionError(f"Error while writing to the Redis server ({error.__class__.__name__})") from None
-
-
-def _receive(connection: Any, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
-    """Read the ``count`` replies to what :func:`_send_packed` sent; an error reply raises.
-
-    Replies: bytes (bulk and simple strings), int, or None (null). Every reply
-    is read before an error reply raises, so the connection stays in step.
-    ``fast(data)``, when given, is tried on the first chunk read: it returns
-    the answer if the chunk is exactly the replies it expects, else
-    :data:`_NOT_SIMPLE`, and then the general parser reads them (and the
-    answer is the list of replies).
-    """
-    sock = getattr(connection, "_sock", _NO_SOCKET)
-    if sock is _NO_SOCKET:
-        replies = [connection.read_response(disable_decoding=False) for _ in range(count)]
-    elif sock is None:
-        # Disconnected since the commands were sent (close() from another
-        # thread): the replies are gone with the socket.
-        raise RedisConnectionError("Connection closed before the Redis replies were read")
-    else:
-        data = _read_more(sock, b"")
-        if fast is not None:
-            answer = fast(data)
-            if answer is not _NOT_SIMPLE:
-                return answer
-        replies = _read_replies(sock, count, data)
-    for reply in replies:
-        if isinstance(reply, RedisError):
-            raise reply
-    return replies
-
-
-def _exchange(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
-    """Send packed commands on ``connection`` and read their ``count`` replies (see :func:`_receive`)."""
-    _send_packed(connection, packed)
-    return _receive(connection, count, fast)
-
-
-# What a fast reply parser answers when the data is not what it expects.
-_NOT_SIMPLE = object()
-# What _attempt answers when the connection was closed under it.
-_RETRY = object()
-
-
-def _attempt(connection: Any, step: Callable[..., Any], *args: Any) -> Any:
-    """``step(connection, *args)``, or :data:`_RETRY` after a connection error.
-
-    Either way a failed connection is dropped: after a connection error
-    (the server closed it) the caller tries once more on a new one; after
-    anything else (a timeout, an interrupted read) replies may be pending
-    on it, so it is never reused, and the error is raised.
-    """
-    try:
-        return step(connection, *args)
-    except RedisConnectionError:
-        connection.disconnect()
-        return _RETRY
-    except BaseException:
-        connection.disconnect()
-        raise
-
-
-def _get_then_set_nx_replies(data: bytes) -> Any:
-    """``(value or None, stored)`` from the replies to GET then SET ... NX, when
-    ``data`` is exactly those two replies in their usual form; else :data:`_NOT_SIMPLE`.
-
-    The usual form: a bulk string or a null (RESP2 ``$-1``, RESP3 ``_``),
-    then ``+OK`` or a null. The bulk string's announced length must account
-    for every byte before the second reply, so a value that happens to end
-    like a reply, or a chunk that holds only part of the replies, never
-    passes: those (and push messages, errors) go to the general parser.
-    """
-    if data.endswith(b"+OK\r\n"):
-        stored, head = True, data[:-5]
-    elif data.endswith(b"$-1\r\n"):
-        stored, head = False, data[:-5]
-    elif data.endswith(b"_\r\n"):
-        stored, head = False, data[:-3]
-    else:
-        return _NOT_SIMPLE
-    if head == b"$-1\r\n" or head == b"_\r\n":
-        return None, stored
-    end = head.find(b"\r\n")
-    digits = head[1:end]
-    if (
-        head[:1] != b"$"
-        or not digits.isdigit()
-        or len(digits) > 18  # int() of a huge length raises; the general parser refuses it
-        or len(head) != end + 4 + int(digits)
-        or not head.endswith(b"\r\n")
-    ):
-        return _NOT_SIMPLE
-    return head[end + 2 : -2], stored
-
-
-def _read_replies(sock: socket.socket, count: int, data: bytes = b"") -> list[Any]:
-    """Parse ``count`` replies from ``data`` and what follows on ``sock``."""
-    if not data:
-        data = _read_more(sock, b"")
-    replies: list[Any] = []
-    pos = 0
-    skip = 0  # elements of push messages and attributes still to pass over
-    try:
-        while len(replies) < count or skip or pos < len(data):
-            end = data.find(b"\r\n", pos)
-            if end < 0:
-                data = _read_more(sock, data)
-                continue
-            kind = data[pos]
-            if kind == 36 or kind == 33 or kind == 61:  # '$' bulk, '!' blob error, '=' verbatim
-                length = int(data[pos + 1 : end])
-                if length < 0:
-                    reply: Any = None
-                    pos = end + 2
-                else:
-                    stop = end + 2 + length
-                    while len(data) < stop + 2:
-                        data = _read_more(sock, data)
-                    if data[stop : stop + 2] != b"\r\n":
-                        raise InvalidResponse("malformed Redis reply")
-                    reply = data[end + 2 : stop]
-                    pos = stop + 2
-                    if kind == 33:
-                        reply = ResponseError(reply.decode("utf-8", "replace"))
-                    elif kind == 61 and not skip:
-                        raise InvalidResponse("unexpected Redis reply type")
-            elif kind in _AGGREGATES:
-                announced = int(data[pos + 1 : end])
-                pos = end + 2
-                if skip:
-                    if kind != 124:  # an attribute only precedes the element it describes
-                        skip -= 1
-                elif kind == 42 or kind == 126 or kind == 37:
-                    raise InvalidResponse("unexpected Redis reply type")  # no command here answers those
-                if announced > 0:
-                    skip += announced * _AGGREGATES[kind]
-                continue
-            else:
-                line = data[pos + 1 : end]
-                pos = end + 2
-                if kind == 43:  # '+' simple string
-                    reply = line
-                elif kind == 58:  # ':' integer
-                    reply = int(line)
-                elif kind == 95:  # '_' null (RESP3)
-                    reply = None
-                elif kind == 45:  # '-' error
-                    reply = ResponseError(line.decode("utf-8", "replace"))
-                elif kind in _OTHER_SCALARS and skip:
-                    reply = line
-                else:
-                    raise InvalidResponse("unexpected Redis reply type")
-            if skip:
-                skip -= 1
-            elif len(replies) < count:
-                replies.append(reply)
-            else:
-                raise InvalidResponse("unexpected data after the Redis replies")
-    except ValueError:
-        raise InvalidResponse("malformed Redis reply") from None
-    return replies
 
 
 class RedisCache(Cache):
@@ -372,9 +178,15 @@ class RedisCache(Cache):
     ``timeout_seconds``
         Bound on connecting and on each command (socket connect and read
         timeouts, default 1.0).
+    ``eviction_check``
+        What to do with a server whose ``maxmemory-policy`` is not
+        ``noeviction`` (``authsuite.cache_eviction_check``): ``"refuse"``
+        (default) or ``"warn"``. See *The eviction check* below.
 
     Every failure to talk to Redis (refused, timed out, loading, read-only,
-    out of memory, ...) raises :class:`CacheUnavailable`. The client retries a
+    ...) raises :class:`CacheUnavailable`; a write the server refuses for
+    lack of memory (``OOM``, maxmemory reached under ``noeviction``) raises
+    its subclass :class:`~pyramid_authsuite.exceptions.CacheFull`. The client retries a
     command once, without waiting, only after a *connection* error (a pooled
     connection the server had closed); a timeout is not retried. So one
     operation against a dead server fails within about twice
@@ -385,10 +197,43 @@ class RedisCache(Cache):
 
     The client connects lazily: constructing a ``RedisCache`` for a server
     that is down succeeds, and the first operation raises.
+
+    The eviction check
+    ------------------
+    Under any ``maxmemory-policy`` but ``noeviction``, a Redis server that
+    reaches ``maxmemory`` silently deletes keys before their TTL: a nonce (a
+    captured request becomes acceptable again), a session, a revocation, a
+    lockout counter. So every new connection (the first one, and every
+    reconnect, on each thread's connection and in the pool) asks ``CONFIG GET
+    maxmemory-policy`` once, right after the handshake; requests on an open
+    connection pay nothing. Unless the answer is ``noeviction``:
+
+    - ``refuse``: the connection is dropped, an ERROR is logged naming the
+      policy and the setting, and the operation raises
+      :class:`~pyramid_authsuite.cache.CacheMisconfigured` (a
+      ``CacheUnavailable``: 503). :meth:`check_configuration`, called at
+      start-up, raises it too, so the application does not start.
+    - ``warn``: a WARNING is logged at each check, and the cache carries on.
+
+    Where ``CONFIG`` is disabled, renamed or denied by an ACL (managed Redis
+    services often do that), the policy cannot be known: a WARNING is logged
+    once and the cache carries on; check the service's eviction setting by
+    hand. A policy changed on a server while connections are open is seen at
+    the next reconnect.
     """
 
-    def __init__(self, url: str, prefix: str = "authsuite:", timeout_seconds: float = 1.0):
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "authsuite:",
+        timeout_seconds: float = 1.0,
+        eviction_check: str = "refuse",
+    ):
         super().__init__(prefix=prefix)
+        if eviction_check not in EVICTION_CHECKS:
+            raise ValueError(f"eviction_check must be one of {', '.join(EVICTION_CHECKS)}, got {eviction_check!r}")
+        self.eviction_check = eviction_check
+        self._unknown_policy_logged = False
         if (
             isinstance(timeout_seconds, bool)
             or not isinstance(timeout_seconds, (int, float))
@@ -408,6 +253,9 @@ class RedisCache(Cache):
             # tens of seconds before a request could get its 503.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             decode_responses=False,
+            # Runs on every new connection, in place of redis-py's handshake
+            # (which it calls first): the eviction check, once per connection.
+            redis_connect_func=self._on_connect,
         )
         # Query-string options override keyword arguments in from_url; stored
         # values are bytes and must come back as bytes.
@@ -427,6 +275,73 @@ class RedisCache(Cache):
     def __repr__(self) -> str:
         # Never show the URL: it may hold a password.
         return f"<{self.__class__.__name__} prefix={self.prefix!r}>"
+
+    # -- the eviction check (see the class docstring) ---------------------------
+
+    def _on_connect(self, connection: Any) -> None:
+        """redis-py's handshake (AUTH, HELLO, SELECT), then the eviction check.
+
+        Raising here makes redis-py drop the new connection and raise on.
+        """
+        connection.on_connect()
+        try:
+            connection.send_command("CONFIG", "GET", "maxmemory-policy", check_health=False)
+            reply = connection.read_response()
+        except ResponseError:
+            # CONFIG disabled, renamed or refused by an ACL: the reply was
+            # read, so the connection is still in step.
+            reply = None
+        self._judge_policy(_policy_from_reply(reply))
+
+    def _judge_policy(self, policy: str | None) -> None:
+        if policy == _SAFE_POLICY:
+            return
+        if policy is None:
+            if not self._unknown_policy_logged:
+                self._unknown_policy_logged = True
+                logger.warning(
+                    "Redis cache: could not read the server's maxmemory-policy (CONFIG GET is disabled, renamed "
+                    "or not permitted); make sure it is noeviction, or the server may evict nonces, sessions "
+                    "and revocations before their TTL"
+                )
+            return
+        problem = (
+            f"the Redis server's maxmemory-policy is {policy!r}, not 'noeviction': once full it deletes "
+            "keys before their TTL (nonces, sessions, revocations, lockout counters)"
+        )
+        if self.eviction_check == "warn":
+            logger.warning("Redis cache: %s; carrying on because authsuite.cache_eviction_check = warn", problem)
+            return
+        message = (
+            f"{problem}; authsuite.cache_eviction_check = refuse (set maxmemory-policy noeviction on the "
+            "server, or authsuite.cache_eviction_check = warn to accept the risk)"
+        )
+        logger.error("Redis cache refused: %s", message)
+        raise _EvictingServer(message)
+
+    def check_configuration(self) -> None:
+        """Run the eviction check now, on a connection of its own (at start-up).
+
+        Raises :class:`~pyramid_authsuite.cache.CacheMisconfigured` if the
+        server may evict keys and ``eviction_check`` is ``"refuse"``. A server
+        that cannot be reached is not an error here (the cache connects
+        lazily, and checks each connection it opens): a WARNING says so.
+        The connection is closed before returning, so that a process forked
+        after start-up (a preloading server) shares no socket with it.
+        """
+        connection = self._client.connection_pool.make_connection()
+        try:
+            connection.connect()
+        except _EvictingServer as error:
+            raise CacheMisconfigured(f"Redis cache refused: {error}") from None
+        except (RedisError, OSError) as error:
+            logger.warning(
+                "Redis cache: could not reach the server at start-up to check its maxmemory-policy (%s); "
+                "every connection is checked when it opens",
+                error.__class__.__name__,
+            )
+        finally:
+            connection.disconnect()
 
     def _key(self, key: str) -> str:
         return self.prefix + key
@@ -449,7 +364,7 @@ class RedisCache(Cache):
         return connection
 
     def _send(self, packed: bytes, count: int) -> list[Any]:
-        """Send packed commands (:func:`_pack`) in one write on this thread's
+        """Send packed commands (:func:`pack`) in one write on this thread's
         connection; return their ``count`` replies.
 
         Like the client's own retry policy: a connection error (a connection
@@ -457,21 +372,21 @@ class RedisCache(Cache):
         connection; a timeout is not retried. Error replies raise.
         """
         connection = self._connection()
-        replies = _attempt(connection, _exchange, packed, count)
-        return self._retry(connection, packed, count) if replies is _RETRY else replies
+        replies = attempt(connection, exchange, packed, count)
+        return self._retry(connection, packed, count) if replies is RETRY else replies
 
     @staticmethod
     def _retry(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
         """The one retry: the exchange again on ``connection`` (reconnected), dropped if it fails too."""
         try:
-            return _exchange(connection, packed, count, fast)
+            return exchange(connection, packed, count, fast)
         except BaseException:
             connection.disconnect()
             raise
 
     def _command(self, *args: Any) -> Any:
         """One command on this thread's connection (see :meth:`_send`)."""
-        return self._send(_pack(args), 1)[0]
+        return self._send(pack(args), 1)[0]
 
     def _get_and_add_command(self, key: str, add_key: str, value: Any, ttl: float) -> bytes:
         """GET key, then SET add_key value PX ttl NX, packed in one write."""
@@ -500,30 +415,30 @@ class RedisCache(Cache):
     def start_get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> Callable[[], tuple[Any, bool]]:
         packed = self._get_and_add_command(key, add_key, value, ttl)
         connection = self._connection()
-        if _attempt(connection, _send_packed, packed) is _RETRY:
+        if attempt(connection, send_packed, packed) is RETRY:
             # A connection the server had closed: the whole exchange is retried
             # (once, on a new connection) in the second half.
             return functools.partial(self._finish_get_and_add, None, packed)
         # This exchange's mark: only its own second half may read its replies,
         # and only while nothing else has used the connection since.
-        exchange = self._local.pending = object()
-        return functools.partial(self._finish_get_and_add, exchange, packed)
+        mark = self._local.pending = object()
+        return functools.partial(self._finish_get_and_add, mark, packed)
 
     @_unavailable("get_and_add")
-    def _finish_get_and_add(self, exchange: object | None, packed: bytes) -> tuple[Any, bool]:
+    def _finish_get_and_add(self, mark: object | None, packed: bytes) -> tuple[Any, bool]:
         local = self._local
-        if exchange is not None:
-            if getattr(local, "pending", None) is not exchange:
+        if mark is not None:
+            if getattr(local, "pending", None) is not mark:
                 # Finished twice, on another thread, or after another command
                 # dropped the connection: its replies are gone or not ours.
                 raise RuntimeError("start_get_and_add() finished twice or out of turn")
             local.pending = None
-            answer = _attempt(local.connection, _receive, 2, _get_then_set_nx_replies)
-            if answer is not _RETRY:
+            answer = attempt(local.connection, receive, 2, get_then_set_nx_replies)
+            if answer is not RETRY:
                 return self._get_and_add_answer(answer)
         # Not sent, or the connection was closed under the reply: once more,
         # on this thread's connection as it is now.
-        return self._get_and_add_answer(self._retry(self._connection(), packed, 2, _get_then_set_nx_replies))
+        return self._get_and_add_answer(self._retry(self._connection(), packed, 2, get_then_set_nx_replies))
 
     @_unavailable("add")
     def add(self, key: str, value: Any, ttl: float) -> bool:

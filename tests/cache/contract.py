@@ -16,6 +16,10 @@ A subclass sets two TTLs and provides three fixtures:
     and checks once; a real server is polled until the condition holds or a
     deadline passes. Tests assert on what the cache returns, never on how long
     anything took.
+``small_cache``
+    A fresh, empty cache that is full after at most a few thousand entries of
+    a kilobyte (memory: a small ``max_entries``; Redis: a private server with
+    a small ``maxmemory`` and ``noeviction``). The tests fill it.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ import math
 import threading
 
 import pytest
+
+from pyramid_authsuite.exceptions import CacheFull, CacheUnavailable
 
 THREADS = 32
 INCREMENTS_PER_THREAD = 10
@@ -57,6 +63,45 @@ GET_AND_ADD_FORMS = {
 }
 
 
+# What a full cache holds before the filler: one entry of each kind of state.
+HELD = {
+    "held-nonce": b"1",
+    "held-session": {"userid": "alice"},
+    "held-challenge": {"k": "device-1", "e": "abc"},
+    "held-revoked": 1,
+}
+FILLER_VALUE = b"x" * 1024
+MAX_FILLER = 20_000
+
+# Writes that create a new entry; each must be refused by a full cache.
+NEW_ENTRY_WRITES = {
+    "add": lambda cache, ttl: cache.add("new-nonce", b"1", ttl),
+    "set": lambda cache, ttl: cache.set("new-session", "s", ttl),
+    "incr": lambda cache, ttl: cache.incr("new-counter", ttl),
+    "add_member": lambda cache, ttl: cache.add_member("new-index", "a", ttl),
+    "get_and_add": lambda cache, ttl: cache.get_and_add("held-session", "new-nonce", b"1", ttl),
+    "start_get_and_add": lambda cache, ttl: cache.start_get_and_add("held-session", "new-nonce", b"1", ttl)(),
+}
+
+
+def fill(cache, ttl: float) -> list[str]:
+    """Store :data:`HELD`, a counter at 2 and an index, then filler entries until
+    the cache refuses one; return the filler keys it took (see ``settle_full``)."""
+    for key, value in HELD.items():
+        cache.set(key, value, ttl)
+    cache.incr("held-counter", ttl)
+    cache.incr("held-counter", ttl)
+    cache.add_member("held-index", "a", ttl)
+    filler = []
+    for number in range(MAX_FILLER):
+        try:
+            cache.set(f"filler-{number}", FILLER_VALUE, ttl)
+        except CacheFull:
+            return filler
+        filler.append(f"filler-{number}")
+    raise AssertionError(f"the cache took {MAX_FILLER} entries and never said it was full")
+
+
 def _run_together(worker, count=THREADS):
     """Run ``worker()`` in ``count`` threads released at the same moment; return the results."""
     barrier = threading.Barrier(count, timeout=30)
@@ -76,6 +121,19 @@ class CacheContractTests:
 
     SHORT_TTL: float
     LONG_TTL: float
+
+    def settle_full(self, cache) -> None:
+        """Make sure a cache :func:`fill` just filled stays full.
+
+        The memory cache counts entries, so it does. A Redis server counts
+        bytes, its own buffers included, and those move a little between
+        commands: its subclass lowers ``maxmemory`` below what is used.
+        """
+
+    def fill(self, cache) -> list[str]:
+        filler = fill(cache, self.LONG_TTL)
+        self.settle_full(cache)
+        return filler
 
     def let_short_ttls_pass(self, cache, expire):
         """Expire every entry stored so far with ``SHORT_TTL``.
@@ -450,3 +508,75 @@ class CacheContractTests:
         results = _run_together(lambda: cache.get_and_add("session", "nonce", b"1", self.LONG_TTL))
         assert all(found == "s" for found, _ in results)
         assert sum(added for _, added in results) == 1
+
+    # a full cache refuses new entries; it never forgets one
+
+    def assert_nothing_forgotten(self, cache, filler):
+        for key, value in HELD.items():
+            assert cache.get(key) == value, key
+        assert cache.get("held-counter") in (2, 3)
+        assert "a" in cache.members("held-index")
+        assert all(cache.get(key) == FILLER_VALUE for key in filler)
+
+    @pytest.mark.parametrize("write", NEW_ENTRY_WRITES)
+    def test_a_full_cache_refuses_a_new_entry_and_forgets_nothing(self, small_cache, write):
+        filler = self.fill(small_cache)
+        for _ in range(3):  # and again: refusing is not a one-off
+            with pytest.raises(CacheFull) as raised:
+                NEW_ENTRY_WRITES[write](small_cache, self.LONG_TTL)
+            # The type every policy turns into 503 + Retry-After.
+            assert isinstance(raised.value, CacheUnavailable)
+        self.assert_nothing_forgotten(small_cache, filler)
+        assert small_cache.get("new-nonce") is None and small_cache.get("new-session") is None
+
+    def test_a_full_cache_never_accepts_a_replay(self, small_cache):
+        filler = self.fill(small_cache)
+        for replay in (
+            lambda: small_cache.add("held-nonce", b"1", self.LONG_TTL),
+            lambda: small_cache.get_and_add("held-session", "held-nonce", b"1", self.LONG_TTL)[1],
+            lambda: small_cache.start_get_and_add("held-session", "held-nonce", b"1", self.LONG_TTL)()[1],
+        ):
+            try:
+                added = replay()
+            except CacheFull:
+                continue
+            assert added is False
+        self.assert_nothing_forgotten(small_cache, filler)
+
+    def test_a_full_cache_still_reads_touches_pops_and_deletes(self, small_cache):
+        filler = self.fill(small_cache)
+        assert small_cache.get("held-session") == HELD["held-session"]
+        assert small_cache.touch("held-session", self.LONG_TTL) is True
+        assert small_cache.members("held-index") == {"a"}
+        assert small_cache.pop("held-challenge") == HELD["held-challenge"]
+        assert small_cache.pop("held-challenge") is None
+        assert small_cache.delete(filler[0]) is True
+        assert small_cache.remove_member("held-index", "a") is True
+        assert small_cache.get("held-session") == HELD["held-session"]
+
+    def test_updates_of_held_keys_work_or_are_refused_never_lost(self, small_cache):
+        self.fill(small_cache)
+        try:
+            small_cache.set("held-session", {"userid": "bob"}, self.LONG_TTL)
+        except CacheFull:
+            pass
+        assert small_cache.get("held-session") in (HELD["held-session"], {"userid": "bob"})
+        try:
+            assert small_cache.incr("held-counter", self.LONG_TTL) == 3
+        except CacheFull:
+            pass
+        assert small_cache.get("held-counter") in (2, 3)
+        try:
+            small_cache.add_member("held-index", "b", self.LONG_TTL)
+        except CacheFull:
+            pass
+        assert small_cache.members("held-index") in ({"a"}, {"a", "b"})
+
+    def test_a_full_cache_takes_new_entries_again_once_some_are_deleted(self, small_cache):
+        filler = self.fill(small_cache)
+        with pytest.raises(CacheFull):
+            small_cache.add("new-nonce", b"1", self.LONG_TTL)
+        for key in filler:
+            assert small_cache.delete(key) is True
+        assert small_cache.add("new-nonce", b"1", self.LONG_TTL) is True
+        assert small_cache.get("held-nonce") == b"1"

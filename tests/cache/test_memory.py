@@ -45,6 +45,10 @@ class TestMemoryCacheContract(CacheContractTests):
     def make_cache(self, clock):
         return lambda prefix: MemoryCache(prefix=prefix, clock=clock)
 
+    @pytest.fixture
+    def small_cache(self, clock):
+        return MemoryCache(prefix="authsuite-test:", max_entries=100, clock=clock)
+
     @pytest.fixture(autouse=True)
     def frequent_thread_switches(self):
         # Under the GIL a short critical section rarely gets interrupted; ask

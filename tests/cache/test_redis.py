@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 import socket
 import time
 
 import pytest
+import redis
 
 # Before the import: detailed assertion messages in the shared contract too.
 pytest.register_assert_rewrite("tests.cache.contract")
 
-from pyramid_authsuite.cache import CacheUnavailable, cache_from_url
+from pyramid_authsuite.cache import CacheFull, CacheMisconfigured, CacheUnavailable, cache_from_url
 from pyramid_authsuite.cache.memory import MemoryCache
 from pyramid_authsuite.cache.redis import RedisCache
 from tests.cache.contract import CacheContractTests
@@ -44,14 +46,24 @@ OPERATIONS = {
     "incr": lambda cache: cache.incr("counter", 60),
 }
 WRITES = [name for name in OPERATIONS if name != "get"]
+# Every operation, on both kinds of connection (each thread's own, and the
+# client's pool for scripts and sets).
+ALL_OPERATIONS = {
+    **OPERATIONS,
+    "get_and_add": lambda cache: cache.get_and_add("key", "nonce", b"1", 60),
+    "add_member": lambda cache: cache.add_member("index", "a", 60),
+    "members": lambda cache: cache.members("index"),
+    "remove_member": lambda cache: cache.remove_member("index", "a"),
+}
 
 
-def assert_every_operation_is_unavailable(cache, operations=OPERATIONS):
+def assert_every_operation_is_unavailable(cache, operations=OPERATIONS, error=CacheUnavailable):
     for name in operations:
-        with pytest.raises(CacheUnavailable) as raised:
-            call_bounded(lambda: OPERATIONS[name](cache))
-        # The message names the operation; it never carries a value.
-        assert name in str(raised.value)
+        with pytest.raises(error) as raised:
+            call_bounded(lambda: ALL_OPERATIONS[name](cache))
+        # The message names the operation (or the server's configuration);
+        # it never carries a value.
+        assert name in str(raised.value) or "maxmemory-policy" in str(raised.value)
         assert "value" not in str(raised.value)
 
 
@@ -111,6 +123,27 @@ class TestRedisCacheContract(CacheContractTests):
     @pytest.fixture
     def cache(self, make_cache):
         return make_cache(PREFIX)
+
+    @pytest.fixture
+    def small_cache(self, throwaway_redis):
+        cache = RedisCache(throwaway_redis.url, prefix=PREFIX)
+        admin = redis.Redis.from_url(throwaway_redis.url)
+        # noeviction (Redis's default, said here anyway) and room for a few
+        # hundred kilobyte-sized entries above what an empty server uses.
+        admin.config_set("maxmemory-policy", "noeviction")
+        cache.get("connect")  # the cache's own connection counts too
+        admin.config_set("maxmemory", admin.info("memory")["used_memory"] + 512 * 1024)
+        self.small_admin = admin
+        yield cache
+        cache.close()
+        admin.close()
+
+    def settle_full(self, cache):
+        # Memory used moves a little between commands (client buffers): a
+        # small write can still fit after the first refusal. 64 KiB below
+        # what is used now, every write that grows the data is refused.
+        used = self.small_admin.info("memory")["used_memory"]
+        self.small_admin.config_set("maxmemory", used - 64 * 1024)
 
     @pytest.fixture
     def expire(self):
@@ -446,18 +479,18 @@ INVALID_WIRE_REPLIES = [
 
 @pytest.mark.parametrize(("wire", "count", "expected"), WIRE_REPLIES)
 def test_reply_parser_at_every_chunk_size(wire, count, expected):
-    from pyramid_authsuite.cache.redis import _read_replies
+    from pyramid_authsuite.cache.resp import read_replies
 
     for size in range(1, len(wire) + 1):
-        assert _read_replies(_ChunkedSocket(wire, size), count) == expected
+        assert read_replies(_ChunkedSocket(wire, size), count) == expected
 
 
 def test_reply_parser_returns_error_replies_in_place():
     from redis.exceptions import ResponseError
 
-    from pyramid_authsuite.cache.redis import _read_replies
+    from pyramid_authsuite.cache.resp import read_replies
 
-    replies = _read_replies(_ChunkedSocket(b"-WRONGTYPE no\r\n+OK\r\n", 3), 2)
+    replies = read_replies(_ChunkedSocket(b"-WRONGTYPE no\r\n+OK\r\n", 3), 2)
     assert isinstance(replies[0], ResponseError) and replies[1] == b"OK"
 
 
@@ -465,22 +498,22 @@ def test_reply_parser_returns_error_replies_in_place():
 def test_reply_parser_refuses_what_it_does_not_expect(wire, count):
     from redis.exceptions import InvalidResponse
 
-    from pyramid_authsuite.cache.redis import _read_replies
+    from pyramid_authsuite.cache.resp import read_replies
 
     with pytest.raises(InvalidResponse):
-        _read_replies(_ChunkedSocket(wire, len(wire)), count)
+        read_replies(_ChunkedSocket(wire, len(wire)), count)
 
 
 def test_reply_parser_end_of_stream_is_a_connection_error():
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from pyramid_authsuite.cache.redis import _read_replies
+    from pyramid_authsuite.cache.resp import read_replies
 
     with pytest.raises(RedisConnectionError):
-        _read_replies(_ChunkedSocket(b"$5\r\nhel", 4), 1)
+        read_replies(_ChunkedSocket(b"$5\r\nhel", 4), 1)
 
 class _Connection:
-    """What _receive() needs of a redis-py connection: its socket."""
+    """What receive() needs of a redis-py connection: its socket."""
 
     def __init__(self, sock):
         self._sock = sock
@@ -506,10 +539,10 @@ GET_THEN_SET_NX = [
 
 @pytest.mark.parametrize(("wire", "expected"), GET_THEN_SET_NX)
 def test_get_then_set_nx_replies_at_every_chunk_size(wire, expected):
-    from pyramid_authsuite.cache.redis import _get_then_set_nx_replies, _receive
+    from pyramid_authsuite.cache.resp import get_then_set_nx_replies, receive
 
     for size in range(1, len(wire) + 1):
-        answer = _receive(_Connection(_ChunkedSocket(wire, size)), 2, _get_then_set_nx_replies)
+        answer = receive(_Connection(_ChunkedSocket(wire, size)), 2, get_then_set_nx_replies)
         if isinstance(answer, list):  # the general parser's answer: [value, b"OK" or None]
             answer = (answer[0], answer[1] is not None)
         assert answer == expected, size
@@ -530,9 +563,9 @@ def test_get_then_set_nx_replies_at_every_chunk_size(wire, expected):
     ],
 )
 def test_get_then_set_nx_fast_parser_leaves_the_rest_to_the_general_one(data):
-    from pyramid_authsuite.cache.redis import _NOT_SIMPLE, _get_then_set_nx_replies
+    from pyramid_authsuite.cache.resp import NOT_SIMPLE, get_then_set_nx_replies
 
-    assert _get_then_set_nx_replies(data) is _NOT_SIMPLE
+    assert get_then_set_nx_replies(data) is NOT_SIMPLE
 
 
 def test_silent_server_without_handshake_times_out_without_retrying():
