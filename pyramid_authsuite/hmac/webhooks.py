@@ -7,10 +7,12 @@ deliberately small):
   (no sign, no leading zeros), at most 12 digits;
 * ``Webhook-Signature: v1=<hex>[, v1=<hex>...]`` -- each ``<hex>`` is the
   lowercase hex HMAC-SHA256 (RFC 2104) of the bytes ``b"<t>." + payload``
-  under one secret.  During a secret rotation the sender signs with both
-  secrets (several ``v1`` values) and the receiver accepts any of its own
-  secrets: the two sides can switch over independently.  Entries with another
-  scheme name (``v2=...``) are ignored, so the format can grow.
+  under one secret (``bytes``, or ``str`` taken as its UTF-8 bytes; at
+  least 32 bytes, like every HMAC secret of this package).  During a secret
+  rotation the sender signs with both secrets (several ``v1`` values) and the
+  receiver accepts any of its own secrets: the two sides can switch over
+  independently.  Entries with another scheme name (``v2=...``) are ignored,
+  so the format can grow.
 
 The timestamp is signed, so a captured delivery is only good within the
 tolerance window; a receiver that must not process one twice deduplicates on
@@ -23,10 +25,11 @@ import hashlib
 import hmac
 import re
 import time
-from typing import Sequence
+from typing import Sequence, Union
 
 __all__ = [
     "MAX_SIGNATURE_HEADER_LENGTH",
+    "MIN_SECRET_BYTES",
     "SCHEME",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
@@ -43,6 +46,12 @@ MAX_SIGNATURE_HEADER_LENGTH = 1024
 MAX_SIGNATURES = 8
 #: Secrets a receiver tries at once (current and previous ones).
 MAX_SECRETS = 4
+#: The shortest secret accepted, in bytes (a ``str`` counts by its UTF-8 bytes).
+MIN_SECRET_BYTES = 32
+
+#: A secret: bytes, or text (used as its UTF-8 bytes, e.g. the hex that
+#: ``authsuite gen-secret`` prints, read from the environment).
+Secret = Union[bytes, bytearray, str]
 
 _TIMESTAMP_RE = re.compile(r"0|[1-9][0-9]{0,11}")
 _ENTRY_RE = re.compile(r"([a-z][a-z0-9]{0,7})=([A-Za-z0-9+/=_-]{1,256})")
@@ -63,24 +72,44 @@ class WebhookVerificationError(Exception):
         self.message = message
 
 
-def _secrets(secret: bytes | Sequence[bytes]) -> list[bytes]:
-    secrets = [secret] if isinstance(secret, (bytes, bytearray)) else list(secret)
+def _secrets(secret: Secret | Sequence[Secret]) -> list[bytes]:
+    """One secret or a list of them, each ``bytes`` or ``str`` (its UTF-8 bytes), as bytes."""
+    candidates = [secret] if isinstance(secret, (str, bytes, bytearray)) else secret
+    try:
+        secrets = list(candidates)
+    except TypeError:
+        raise TypeError("a webhook secret is bytes or str, or a list of them") from None
     if not secrets or len(secrets) > MAX_SECRETS:
-        raise ValueError(f"give 1 to {MAX_SECRETS} secrets")
-    if not all(isinstance(s, (bytes, bytearray)) and s for s in secrets):
-        raise ValueError("webhook secrets are non-empty bytes")
-    return [bytes(s) for s in secrets]
+        raise ValueError(f"give 1 to {MAX_SECRETS} secrets, got {len(secrets)}")
+    keys = []
+    for item in secrets:
+        if isinstance(item, str):
+            item = item.encode("utf-8")
+        elif not isinstance(item, (bytes, bytearray)):
+            raise TypeError(f"a webhook secret is bytes or str, not {type(item).__name__}")
+        if len(item) < MIN_SECRET_BYTES:
+            # As for every other HMAC secret here: at least the hash's output
+            # size (RFC 2104 section 3), so it cannot be guessed by brute force.
+            raise ValueError(
+                f"a webhook secret has at least {MIN_SECRET_BYTES} bytes (got {len(item)}); "
+                "`authsuite gen-secret` prints one"
+            )
+        keys.append(bytes(item))
+    return keys
 
 
 def _mac(secret: bytes, timestamp: str, payload: bytes) -> bytes:
     return hmac.new(secret, timestamp.encode("ascii") + b"." + payload, hashlib.sha256).digest()
 
 
-def sign_webhook(payload: bytes, secret: bytes | Sequence[bytes], timestamp: int | None = None) -> dict[str, str]:
+def sign_webhook(payload: bytes, secret: Secret | Sequence[Secret], timestamp: int | None = None) -> dict[str, str]:
     """Sign a webhook payload; return the ``Webhook-Timestamp`` and ``Webhook-Signature`` headers.
 
-    ``secret`` may be a list (at most 4) to sign with each during a rotation:
-    one ``v1=`` value per secret, in order.  ``timestamp`` defaults to now.
+    ``secret`` is ``bytes`` or ``str`` (its UTF-8 bytes, so the hex text of
+    ``authsuite gen-secret`` and its bytes sign alike), at least 32 bytes; a
+    list of them (at most 4) signs with each during a rotation: one ``v1=``
+    value per secret, in order.  ``timestamp`` defaults to now.  A bad secret
+    raises ``TypeError`` or ``ValueError``.
     """
     if not isinstance(payload, (bytes, bytearray)):
         raise TypeError("the payload is bytes")
@@ -125,7 +154,7 @@ def verify_webhook(
     payload: bytes,
     signature: str,
     timestamp: str | int,
-    secret: bytes | Sequence[bytes],
+    secret: Secret | Sequence[Secret],
     tolerance_seconds: int = 300,
     now: float | None = None,
     *,
@@ -134,7 +163,8 @@ def verify_webhook(
     """Verify a webhook delivery; raise :class:`WebhookVerificationError` if refused.
 
     ``signature`` and ``timestamp`` are the header values as received;
-    ``secret`` may be a list of the receiver's current and previous secrets.
+    ``secret`` is as for :func:`sign_webhook`, or a list of the receiver's
+    current and previous secrets.
     A timestamp older than ``tolerance_seconds`` is stale, one later than
     ``future_skew_seconds`` (clock skew between sender and receiver) is
     refused too.  Accepted when any ``v1`` value matches any secret.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import pytest
 
@@ -15,8 +16,8 @@ from pyramid_authsuite.hmac.webhooks import (
 )
 
 NOW = 1_700_000_000
-SECRET = b"whsec-current-0123456789abcdef"
-OLD_SECRET = b"whsec-previous-0123456789abcdef"
+SECRET = b"whsec-current-0123456789abcdef-0123"
+OLD_SECRET = b"whsec-previous-0123456789abcdef-012"
 PAYLOAD = b'{"id": "evt_1", "type": "charge.succeeded"}'
 
 
@@ -170,12 +171,46 @@ def test_malformed_timestamp(timestamp):
     refused("malformed_header", PAYLOAD, signature, timestamp, SECRET, now=NOW)
 
 
-@pytest.mark.parametrize("secret", [b"", "a str secret", [], [SECRET] * 5, [SECRET, b""]])
-def test_bad_secrets_are_a_configuration_error(secret):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("secret, message", [
+    (b"", "at least 32 bytes (got 0)"),
+    ("", "at least 32 bytes (got 0)"),
+    (b"x" * 31, "at least 32 bytes (got 31)"),
+    ("x" * 31, "at least 32 bytes (got 31)"),
+    ("é" * 15 + "x", "at least 32 bytes (got 31)"),  # counted in UTF-8 bytes, not characters
+    ("a str secret", "at least 32 bytes (got 12)"),
+    ([], "give 1 to 4 secrets, got 0"),
+    ([SECRET] * 5, "give 1 to 4 secrets, got 5"),
+    ([SECRET, b"x" * 31], "at least 32 bytes (got 31)"),
+])
+def test_bad_secrets_are_a_configuration_error(secret, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         sign_webhook(PAYLOAD, secret, timestamp=NOW)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(message)):
         verify_webhook(PAYLOAD, GOOD_V1, str(NOW), secret, now=NOW)
+
+
+@pytest.mark.parametrize("secret", [None, 12345678901234567890123456789012345, [SECRET, None], {"a": 1}.values()])
+def test_secrets_of_another_type_are_a_type_error(secret):
+    with pytest.raises(TypeError, match="a webhook secret is bytes or str"):
+        sign_webhook(PAYLOAD, secret, timestamp=NOW)
+    with pytest.raises(TypeError, match="a webhook secret is bytes or str"):
+        verify_webhook(PAYLOAD, GOOD_V1, str(NOW), secret, now=NOW)
+
+
+def test_a_str_secret_is_its_utf8_bytes():
+    # The hex text `authsuite gen-secret` prints, read from the environment as
+    # str, signs exactly as its bytes do, alone or in a rotation list.
+    text = "3f1c" * 16 + "é"
+    as_bytes = text.encode("utf-8")
+    assert sign_webhook(PAYLOAD, text, timestamp=NOW) == sign_webhook(PAYLOAD, as_bytes, timestamp=NOW)
+    assert sign_webhook(PAYLOAD, [text, OLD_SECRET], timestamp=NOW) == sign_webhook(
+        PAYLOAD, [as_bytes, OLD_SECRET], timestamp=NOW)
+    expected = hmac.new(as_bytes, b"1700000000." + PAYLOAD, hashlib.sha256).hexdigest()
+    assert sign_webhook(PAYLOAD, text, timestamp=NOW)[SIGNATURE_HEADER] == f"v1={expected}"
+    by_bytes = sign_webhook(PAYLOAD, as_bytes, timestamp=NOW)
+    verify_webhook(PAYLOAD, by_bytes[SIGNATURE_HEADER], by_bytes[TIMESTAMP_HEADER], text, now=NOW)
+    verify_webhook(PAYLOAD, by_bytes[SIGNATURE_HEADER], by_bytes[TIMESTAMP_HEADER], [SECRET, text], now=NOW)
+    refused("invalid_signature", PAYLOAD, by_bytes[SIGNATURE_HEADER], str(NOW), text[:-1] + "e", now=NOW)
 
 
 @pytest.mark.parametrize("timestamp", [-1, 10**12])
