@@ -43,6 +43,7 @@ PASSWORDS = {
     "carol": "colon:inside:password",
 }
 DISABLED = {"dave": "disabled but right"}
+ADMIN = "alice"  # the only one with role:admin, so the only one /admin answers 200
 
 HMAC_KEYID = "billing"
 HMAC_SECRET = b"fuzz-billing-secret-0123456789-abcdefghij"
@@ -97,7 +98,7 @@ def build_app(tmp_path: Any) -> webtest.TestApp:
     app = webtest.TestApp(demo_main({}, **settings(tmp_path)))
     store = app.app.registry.authsuite_accounts
     for userid, password in PASSWORDS.items():
-        store.create(userid, password, roles=["admin"] if userid == "alice" else [])
+        store.create(userid, password, roles=["admin"] if userid == ADMIN else [])
     for userid, password in DISABLED.items():
         store.create(userid, password)
         store.update(userid, disabled=True)
@@ -107,6 +108,13 @@ def build_app(tmp_path: Any) -> webtest.TestApp:
 def close_app(app: webtest.TestApp) -> None:
     app.app.registry.authsuite_accounts.close()
     app.app.registry.authsuite_cache.close()
+
+
+def _problem_code(response: webtest.TestResponse) -> str:
+    try:
+        return str(json.loads(response.body)["type"]).rsplit(":", 1)[-1]
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def wire(value: str) -> str:
@@ -136,10 +144,12 @@ class Sent:
         return f"<{self.note}: {self.method} {self.path} headers={headers!r} body={body!r}>"
 
 
-# An oracle is called only for a 2xx answer: it returns the userid the request
-# genuinely authenticates (so the app must have answered for that userid), or
-# None when the request is not valid and must not have been accepted.
-Oracle = Callable[[], Optional[str]]
+# An oracle is called only when the app accepted a request (2xx, or 403
+# "forbidden"): it returns the userid the request genuinely authenticates (or
+# the set of them, when several signatures are valid and the app may pick
+# any), so the app must have answered for it; or None when the request is not
+# valid and must not have been accepted.
+Oracle = Callable[[], "str | set[str] | None"]
 
 
 @dataclass
@@ -181,7 +191,9 @@ class Judge:
         if 400 <= status < 500 and status not in (404, 405):
             # 404/405 come from routing (a mutated method or path), not from authentication.
             self._check_problem(response, sent)
-        if 200 <= status < 300:
+        authenticated = 200 <= status < 300 or (status == 403 and _problem_code(response) == "forbidden")
+        if authenticated:
+            # A 403 "forbidden" says the identity is known (DESIGN: Errors): the credentials were accepted.
             try:
                 userid = oracle()
             except Exception as error:  # the oracle is test code: its crash is a bug in the test
@@ -191,15 +203,20 @@ class Judge:
                 self.finding("accepted but not valid", sent, f"{response.status}: {response.body[:300]!r}")
             elif response.content_type == "application/json" and isinstance(response.json, dict):
                 got = response.json.get("userid", response.json.get("service"))
-                if got != userid:
+                if got not in (userid if isinstance(userid, (set, frozenset)) else {userid}):
                     self.finding("accepted as someone else", sent, f"expected {userid!r}, answered {got!r}")
 
     def _check_problem(self, response: webtest.TestResponse, sent: Sent) -> None:
         status = response.status_int
         if response.content_type != PROBLEM:
+            if sent.method == "HEAD" and status == 401 and response.headers.getall("WWW-Authenticate"):
+                # HEAD answers carry no body; WebOb drops the type with it on some paths.
+                return
             self.finding("refusal not problem+json", sent, f"{response.status} {response.content_type}: "
                                                            f"{response.body[:200]!r}")
             return
+        if sent.method == "HEAD":
+            return  # no body to read (RFC 9110 section 9.3.2)
         try:
             body = json.loads(response.body)
         except ValueError:
@@ -219,7 +236,8 @@ class Judge:
 
         Without this the fuzzer could pass by refusing everything.
         """
-        if response.status_int != 200:
+        expected = 403 if sent.path.startswith("/admin") and userid != ADMIN else 200
+        if response.status_int != expected:
             self.finding("valid request refused", sent, f"{response.status}: {response.body[:300]!r}")
 
     def finding(self, kind: str, sent: Sent, detail: str) -> None:

@@ -28,7 +28,7 @@ from tests.fuzz.common import (
     text,
 )
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("ignore::webtest.lint.WSGIWarning")]
 
 
 def readings(header: str) -> list[tuple[str, str]]:
