@@ -21,7 +21,29 @@ from typing import Any, Sequence
 
 import requests
 
-from pyramid_authsuite.hmac.protocol import sign_request
+from pyramid_authsuite.hmac.protocol import ALGORITHMS, MIN_HMAC_KEY_LENGTH, sign_request
+
+
+def signing_key(key: Any, algorithm: str) -> Any:
+    """``key`` as :func:`sign_request` takes it for ``algorithm``; ``ValueError`` or
+    ``TypeError`` (never naming the key's value) when it cannot sign with it."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {algorithm!r}; use one of {sorted(ALGORITHMS)}")
+    if algorithm != "hmac-sha256":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise TypeError(f"an {algorithm} key is an Ed25519PrivateKey, not {type(key).__name__}")
+        return key
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    elif isinstance(key, (bytearray, memoryview)):
+        key = bytes(key)
+    elif not isinstance(key, bytes):
+        raise TypeError(f"an hmac-sha256 key is bytes or str, not {type(key).__name__}")
+    if len(key) < MIN_HMAC_KEY_LENGTH:
+        raise ValueError(f"an hmac-sha256 key has at least {MIN_HMAC_KEY_LENGTH} bytes (got {len(key)})")
+    return key
 
 
 class ServiceAuth(requests.auth.AuthBase):
@@ -30,8 +52,11 @@ class ServiceAuth(requests.auth.AuthBase):
     ``keyid``
         The key id the server knows this key by.
     ``key``
-        The shared secret (bytes, 32 or more) for ``hmac-sha256``, or an
-        ``Ed25519PrivateKey`` for ``ed25519``.
+        The shared secret for ``hmac-sha256``: ``bytes``, or ``str`` used as
+        its UTF-8 bytes (the text ``authsuite gen-secret`` printed, as the
+        server reads it from ``env:`` or ``file:``), at least 32 bytes. For
+        ``ed25519``, an ``Ed25519PrivateKey``. Checked here, so a wrong key
+        fails when the auth is built, not at the first request.
     ``algorithm``
         ``hmac-sha256`` (default) or ``ed25519``.
     ``components``
@@ -40,7 +65,7 @@ class ServiceAuth(requests.auth.AuthBase):
 
     def __init__(self, keyid: str, key: Any, algorithm: str = "hmac-sha256", components: Sequence[str] = ()):
         self.keyid = keyid
-        self._key = key
+        self._key = signing_key(key, algorithm)
         self.algorithm = algorithm
         self.extra_components = tuple(components)
 
