@@ -82,7 +82,9 @@ def make_cache(settings: AuthSuiteSettings) -> Cache:
 
 
 def make_account_store(settings: AuthSuiteSettings) -> AccountStore:
-    """The account store ``authsuite.accounts_url`` names, with the configured hashing cost."""
+    """The account store ``authsuite.accounts_url`` names, with the configured hashing cost and
+    time limits. A missing driver (psycopg) is a one-line ``MissingDatabaseDriver`` naming the setting."""
+    from pyramid_authsuite.accounts import MissingDatabaseDriver
     from pyramid_authsuite.accounts.passwords import PasswordHasher
     from pyramid_authsuite.accounts.sql import SQLAccountStore
 
@@ -94,11 +96,16 @@ def make_account_store(settings: AuthSuiteSettings) -> AccountStore:
         )
     except ValueError as error:
         raise ConfigurationError(f"authsuite.password_*: {error}") from None
-    return SQLAccountStore(
-        settings.accounts_url,
-        hasher,
-        connect_timeout_seconds=settings.accounts_connect_timeout_seconds,
-    )
+    try:
+        return SQLAccountStore(
+            settings.accounts_url,
+            hasher,
+            connect_timeout_seconds=settings.accounts_connect_timeout_seconds,
+            timeout_seconds=settings.accounts_timeout_seconds,
+        )
+    except MissingDatabaseDriver as error:
+        # Same class (one line under pserve, see its docstring), naming the setting.
+        raise MissingDatabaseDriver(f"authsuite.accounts_url: {error}") from None
 
 
 def backend_unavailable_view(request: Any):

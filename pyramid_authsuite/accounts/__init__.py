@@ -11,7 +11,9 @@ number of registered keys (for challenge-response). Passwords are hashed by
 :mod:`pyramid_authsuite.accounts.passwords`; the store never returns a hash
 to callers outside this package.
 
-A database that cannot be reached raises :class:`AccountStoreUnavailable`.
+A database that cannot be reached, or does not answer within the store's
+deadline, raises :class:`AccountStoreUnavailable`. A database whose driver is
+not installed raises :class:`MissingDatabaseDriver` when the store is made.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import abc
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from pyramid.exceptions import ConfigurationError
 
 from pyramid_authsuite.exceptions import AccountStoreUnavailable
 
@@ -31,6 +35,7 @@ __all__ = [
     "AccountNotFound",
     "KeyExists",
     "InvalidUserid",
+    "MissingDatabaseDriver",
     "KEY_KINDS",
     "USERID_PATTERN",
     "validate_userid",
@@ -57,6 +62,24 @@ class KeyExists(Exception):
 
 class InvalidUserid(ValueError):
     """A userid does not match :data:`USERID_PATTERN`."""
+
+
+class MissingDatabaseDriver(ConfigurationError, SystemExit):
+    """The driver the accounts URL needs is not installed (psycopg, for PostgreSQL).
+
+    A :class:`~pyramid.exceptions.ConfigurationError` for code that handles
+    configuration errors (the ``authsuite`` CLI prints it on one line). It is
+    also a ``SystemExit`` whose ``code`` is the message, so that when nothing
+    catches it (``pserve`` loading the app) Python prints that one line and
+    exits with status 1, instead of a traceback ending in
+    ``ModuleNotFoundError``: nothing can be retried until the operator
+    installs the extra the message names.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        # What the interpreter prints for an uncaught SystemExit.
+        self.code = message
 
 
 def validate_userid(userid: str) -> str:

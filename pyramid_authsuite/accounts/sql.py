@@ -1,7 +1,9 @@
 """The account store on SQLAlchemy Core: SQLite and PostgreSQL.
 
 One implementation serves both databases; the differences (connection pool,
-timeouts, foreign keys, datetime storage) are settled when the engine is made.
+time limits, foreign keys) are settled when the engine is made
+(:mod:`~pyramid_authsuite.accounts.engine`), datetime storage in the table
+definitions (:mod:`~pyramid_authsuite.accounts.tables`).
 Tables are created on first use and carry a schema version, so a later release
 can migrate them and an older release refuses a database it does not understand.
 """
@@ -14,15 +16,11 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from math import ceil
 from types import SimpleNamespace
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
 
 from pyramid_authsuite.accounts import (
     KEY_KINDS,
@@ -35,37 +33,18 @@ from pyramid_authsuite.accounts import (
     KeyExists,
     validate_userid,
 )
+from pyramid_authsuite.accounts.deadlines import DeadlineExceeded, watchdog
+from pyramid_authsuite.accounts.engine import is_memory_sqlite, make_engine, normalize_database_url
 from pyramid_authsuite.accounts.passwords import PasswordHasher
+from pyramid_authsuite.accounts.tables import MAX_KEY_ID_LENGTH, SCHEMA_VERSION, define_tables
 from pyramid_authsuite.exceptions import AccountStoreUnavailable
 
 __all__ = ["SCHEMA_VERSION", "SQLAccountStore", "SchemaVersionError", "normalize_database_url"]
 
 logger = logging.getLogger(__name__)
 
-#: The schema version this code creates and understands.
-SCHEMA_VERSION = 1
-
-#: Longest key id accepted by :meth:`SQLAccountStore.add_key`.
-MAX_KEY_ID_LENGTH = 255
-
-_POSTGRES_SCHEMES = ("postgresql", "postgres")
-
 # pg_advisory_xact_lock key serializing schema creation ("auth" "suit" in ASCII).
 _SCHEMA_LOCK_ID = 0x6175746873756974
-
-
-def normalize_database_url(url: str) -> str:
-    """Name the psycopg 3 driver in a bare PostgreSQL URL.
-
-    ``postgresql://`` and ``postgres://`` (the Heroku/libpq spelling) become
-    ``postgresql+psycopg://``, because SQLAlchemy would otherwise pick psycopg2,
-    which this package does not depend on. URLs that already name a driver,
-    SQLite URLs and anything else are returned unchanged.
-    """
-    scheme, separator, rest = url.partition("://")
-    if separator and scheme.lower() in _POSTGRES_SCHEMES:
-        return f"postgresql+psycopg://{rest}"
-    return url
 
 
 class SchemaVersionError(AccountStoreUnavailable):
@@ -74,83 +53,6 @@ class SchemaVersionError(AccountStoreUnavailable):
     A subclass of :class:`AccountStoreUnavailable` so that requests fail closed
     (503) while an operator sorts out which release the database belongs to.
     """
-
-
-class _UTCDateTime(TypeDecorator):
-    """A timezone-aware UTC ``datetime`` on every backend.
-
-    PostgreSQL stores ``timestamptz`` but returns it in the session time zone;
-    SQLite stores no offset at all. Values are written as UTC and always come
-    back as aware UTC datetimes.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
-        value = value.astimezone(timezone.utc)
-        if dialect.name == "sqlite":
-            # SQLite's text format would silently drop the offset; store UTC wall time.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-def _define_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table]:
-    schema = sa.Table(
-        "authsuite_schema",
-        metadata,
-        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    )
-    accounts = sa.Table(
-        "authsuite_accounts",
-        metadata,
-        sa.Column("userid", sa.String(64), primary_key=True),
-        sa.Column("password_hash", sa.Text, nullable=True),
-        # JSON list of role names, in the order given.
-        sa.Column("roles", sa.Text, nullable=False),
-        sa.Column("tenant", sa.Text, nullable=True),
-        sa.Column("email", sa.Text, nullable=True),
-        sa.Column("display_name", sa.Text, nullable=True),
-        sa.Column("disabled", sa.Boolean, nullable=False),
-        sa.Column("created_at", _UTCDateTime(), nullable=False),
-        sa.Column("updated_at", _UTCDateTime(), nullable=False),
-    )
-    keys = sa.Table(
-        "authsuite_account_keys",
-        metadata,
-        sa.Column("key_id", sa.String(MAX_KEY_ID_LENGTH), primary_key=True),
-        sa.Column(
-            "userid",
-            sa.String(64),
-            sa.ForeignKey("authsuite_accounts.userid", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("material", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", _UTCDateTime(), nullable=False),
-    )
-    # Server secrets generated on first use (development defaults), shared by
-    # every process using this database.
-    secrets = sa.Table(
-        "authsuite_secrets",
-        metadata,
-        sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("value", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", _UTCDateTime(), nullable=False),
-    )
-    return schema, accounts, keys, secrets
 
 
 def _now() -> datetime:
@@ -205,12 +107,21 @@ class SQLAccountStore(AccountStore):
     ``connect_timeout_seconds``
         PostgreSQL: libpq ``connect_timeout`` (whole seconds, rounded up) and
         the wait for a pooled connection, so an unreachable server fails fast.
-        SQLite files: how long to wait for another connection's write lock.
+    ``timeout_seconds``
+        The deadline of every call once it has a connection. PostgreSQL: the
+        ``statement_timeout``, TCP keepalives and ``tcp_user_timeout``, and a
+        client-side bound that shuts the connection down when the server (or
+        a pooler, or the network) stops answering; the call then raises
+        :class:`AccountStoreUnavailable`, the connection is discarded and the
+        thread is free. SQLite files: how long to wait for another
+        connection's write lock. See :mod:`pyramid_authsuite.accounts.engine`.
 
     Nothing is connected at construction; the tables are created (and the
     schema version checked) on first use. The hasher is kept as ``hasher``.
     An in-memory database has a single connection, so its calls run one at a
-    time; it is meant for development and tests.
+    time; it is meant for development and tests. Raises
+    :class:`~pyramid_authsuite.accounts.MissingDatabaseDriver` when the
+    database's driver (psycopg) is not installed.
     """
 
     def __init__(
@@ -219,58 +130,33 @@ class SQLAccountStore(AccountStore):
         hasher: PasswordHasher | None = None,
         *,
         connect_timeout_seconds: float = 5,
+        timeout_seconds: float = 5,
     ):
-        if (
-            isinstance(connect_timeout_seconds, bool)
-            or not isinstance(connect_timeout_seconds, (int, float))
-            or not connect_timeout_seconds > 0
-        ):
-            raise ValueError("connect_timeout_seconds must be a positive number")
+        for name, value in (("connect_timeout_seconds", connect_timeout_seconds), ("timeout_seconds", timeout_seconds)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"{name} must be a positive number")
         self.hasher = hasher if hasher is not None else PasswordHasher()
+        self.timeout_seconds = float(timeout_seconds)
         self._url = make_url(normalize_database_url(url))
-        self._engine = self._make_engine(self._url, connect_timeout_seconds)
+        # The deadline of the call running on each thread, for the engine's
+        # pool listeners (see accounts.engine and accounts.deadlines).
+        self._local = threading.local()
+        self._engine = make_engine(
+            self._url, connect_timeout=connect_timeout_seconds, timeout=self.timeout_seconds, local=self._local
+        )
+        # Only network connections can leave a call waiting for an answer that
+        # never comes; SQLite's waits are bounded by its busy timeout.
+        self._watched = self._url.get_backend_name() == "postgresql"
         # A memory database lives in one shared DBAPI connection with one
         # transaction state: a rollback in one thread would undo another
         # thread's uncommitted insert. All access to it is serialized.
-        self._serialize = threading.RLock() if self._is_memory_sqlite(self._url) else contextlib.nullcontext()
+        self._serialize = threading.RLock() if is_memory_sqlite(self._url) else contextlib.nullcontext()
         self._metadata = sa.MetaData()
-        self._schema, self._accounts, self._keys, self._secrets = _define_tables(self._metadata)
+        self._schema, self._accounts, self._keys, self._secrets = define_tables(self._metadata)
         self._schema_lock = threading.Lock()
         self._schema_ready = False
 
     # -- engine and plumbing ------------------------------------------------
-
-    @staticmethod
-    def _is_memory_sqlite(url) -> bool:
-        return url.get_backend_name() == "sqlite" and (
-            not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
-        )
-
-    @classmethod
-    def _make_engine(cls, url, timeout: float) -> Engine:
-        # Parameters never go into exception messages or logs: they include
-        # password hashes.
-        options: dict = {"hide_parameters": True}
-        connect_args: dict = {}
-        backend = url.get_backend_name()
-        if backend == "sqlite":
-            connect_args["check_same_thread"] = False
-            if cls._is_memory_sqlite(url):
-                options["poolclass"] = StaticPool
-            elif "timeout" not in url.query:
-                connect_args["timeout"] = float(timeout)
-        elif backend == "postgresql":
-            if "connect_timeout" not in url.query:
-                connect_args["connect_timeout"] = max(1, ceil(timeout))
-            options["pool_timeout"] = timeout
-            # A server restart leaves dead connections in the pool; test them on checkout
-            # instead of failing the next request.
-            options["pool_pre_ping"] = True
-        engine = sa.create_engine(url, connect_args=connect_args, **options)
-        if backend == "sqlite":
-            # SQLite enforces foreign keys (and ON DELETE CASCADE) only when asked, per connection.
-            event.listen(engine, "connect", _enable_sqlite_foreign_keys)
-        return engine
 
     @property
     def engine(self) -> Engine:
@@ -296,11 +182,23 @@ class SQLAccountStore(AccountStore):
             else f"account store unavailable ({where}): {name}"
         )
 
+    def _timed_out(self, why: str = "") -> AccountStoreUnavailable:
+        where = self._url.get_backend_name()
+        return AccountStoreUnavailable(
+            f"account store unavailable ({where}): no answer within {self.timeout_seconds:g} s{why}"
+        )
+
     @contextlib.contextmanager
-    def _translate_errors(self) -> Iterator[None]:
+    def _call(self) -> Iterator[None]:
+        """One store call: under its deadline, with database errors translated."""
+        deadline = watchdog.arm(self.timeout_seconds) if self._watched else None
+        self._local.deadline = deadline
         dbapi = self._engine.dialect.loaded_dbapi
         try:
             yield
+        except DeadlineExceeded:
+            # The call waited its whole time for a connection.
+            raise self._timed_out() from None
         except (
             sa_exc.OperationalError,
             sa_exc.InterfaceError,
@@ -311,29 +209,43 @@ class SQLAccountStore(AccountStore):
         ) as error:
             # "from None": the chained SQLAlchemy error would put the statement
             # into any logged traceback.
+            if deadline is not None and deadline.expired:
+                # The watchdog shut the connection down: say why, not "server
+                # closed the connection unexpectedly".
+                raise self._timed_out() from None
             raise self._unavailable(error) from None
         except sa_exc.DBAPIError as error:
-            if error.connection_invalidated:
+            if error.connection_invalidated or (deadline is not None and deadline.expired):
                 raise self._unavailable(error) from None
             raise
+        finally:
+            self._local.deadline = None
+            if deadline is not None:
+                watchdog.disarm(deadline)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """A connection in a transaction, committed on success; errors translated."""
         self._ensure_schema()
-        with self._translate_errors(), self._serialize, self._engine.begin() as connection:
+        with self._call(), self._serialize, self._engine.begin() as connection:
             yield connection
 
     def _ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        with self._schema_lock:  # threads of this process: one creates, the others wait
+        # Threads of this process: one creates, the others wait, but no longer
+        # than a call may take (the creating call is bounded the same way).
+        if not self._schema_lock.acquire(timeout=self.timeout_seconds):
+            raise self._timed_out(" (waiting for another thread to create the tables)")
+        try:
             if not self._schema_ready:
                 self._create_schema()
                 self._schema_ready = True
+        finally:
+            self._schema_lock.release()
 
     def _create_schema(self) -> None:
-        with self._translate_errors(), self._serialize, self._engine.begin() as connection:
+        with self._call(), self._serialize, self._engine.begin() as connection:
             # Other processes (or other stores on the same database) may be doing
             # the same right now. Take a database-wide lock first, so that exactly
             # one creates the tables and writes the version and the others find them.
@@ -624,10 +536,3 @@ class SQLAccountStore(AccountStore):
         """Close every pooled connection (an in-memory database is gone afterwards)."""
         self._engine.dispose()
 
-
-def _enable_sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
