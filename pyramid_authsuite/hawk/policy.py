@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from typing import Any
 from urllib.parse import quote
+
+from pyramid.httpexceptions import HTTPException
+from pyramid.interfaces import ISecurityPolicy
 
 from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.hawk import protocol
@@ -22,6 +26,14 @@ SIGNING_KEY = "authsuite.hawk.signing"
 SESSION_KEY = "authsuite.hawk.session"
 
 _REFRESH_MEMO_LIMIT = 10_000
+# One refusal for an unknown (or expired) session and for a wrong MAC, stale
+# timestamp or not: Hawk ids travel in every header (and so in proxy logs),
+# and whoever holds one must not learn from us, without the key, whether its
+# session is live.
+_INVALID = refused("invalid_credentials", "Invalid Hawk credentials: unknown or expired session, or wrong MAC.")
+# The key a MAC is computed with when the id names no session, so that
+# refusing an unknown id does the same work as refusing a wrong MAC.
+_DECOY_KEY = secrets.token_hex(32).encode("ascii")
 # Characters a path keeps as they are when re-quoted (RFC 3986 pchar + "/").
 _SAFE_PATH_CHARS = "/:@!$&'()*+,;=-._~%"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*")
@@ -95,8 +107,15 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         Check the body against the header's ``hash`` (and refuse a body
         without one). Default on.
     ``sign_responses``
-        Add ``Server-Authorization`` to responses of Hawk-authenticated
-        requests. Default on.
+        Add ``Server-Authorization`` to the response of every request whose
+        Hawk header verifies, whatever answers it: a protected view, a public
+        one, a 404 or another exception view (see
+        :func:`server_authorization_tween_factory`). Default on.
+
+    Refusals tell nothing to whoever lacks the key: an unknown or expired
+    session and a wrong MAC get the same ``invalid_credentials``, and a stale
+    timestamp is answered with the signed server time (``ts``, ``tsm``) only
+    once the MAC has verified, as the Hawk reference server does.
     """
 
     scheme = "hawk"
@@ -155,9 +174,7 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         sessions = sessions_for(request.registry)
         now = time.time()
         if abs(auth.ts - now) > self.timestamp_skew_seconds:
-            # Checked before any nonce is recorded; the session is needed only
-            # to sign the server time (tsm) so the client can trust it.
-            return self._stale(sessions.lookup(auth.id), algorithm, now)
+            return self._verify_stale(request, sessions, auth, algorithm, now)
         # The session lookup and the nonce record share one cache round trip,
         # started here and answered below: the request's lines of the
         # normalized string are built while Redis answers. (The response's
@@ -168,24 +185,26 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             auth.ts, auth.nonce, environ["REQUEST_METHOD"], request_target(environ), host, port
         )
         session, fresh = answer()
-        if session is None:
-            if fresh:
-                sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
-            return refused("invalid_credentials", "Unknown or expired Hawk session.")
         verify_payload = self.verify_payload
         try:
             protocol.verify_request_fields(
-                auth, fields, session.key, algorithm, now, self.timestamp_skew_seconds,
-                environ.get("CONTENT_TYPE"), _body(request) if verify_payload else None, verify_payload,
+                auth, fields, _DECOY_KEY if session is None else session.key, algorithm, now,
+                self.timestamp_skew_seconds, environ.get("CONTENT_TYPE"),
+                _body(request) if verify_payload and session is not None else None, verify_payload,
                 self.algorithms,
             )
         except protocol.HawkError as error:
-            # A forged request must not keep (or burn) the nonce it named.
+            # A forged request (or one naming no session) must not keep, nor
+            # burn, the nonce it named.
             if fresh:
                 sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
-            if isinstance(error, protocol.HawkPayloadError):
+            if session is not None and isinstance(error, protocol.HawkPayloadError):
                 return refused("invalid_payload", "The body does not match the Hawk payload hash.")
-            return refused("invalid_credentials", "Invalid Hawk MAC.")
+            return _INVALID
+        if session is None:  # the decoy key cannot verify, but never let it in
+            if fresh:
+                sessions.forget_nonce(auth.id, auth.ts, auth.nonce)
+            return _INVALID
         # Reported only for a valid MAC, so a replay tells a forger nothing.
         if not fresh:
             return refused("replayed_request", "This Hawk request was already received (replay).")
@@ -195,11 +214,38 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             environ[SIGNING_KEY] = (session.key, algorithm, auth, fields, self.algorithms)
         return self._verdict_for(session)
 
-    def _stale(self, session: HawkSession | None, algorithm: str, now: float) -> Verdict:
-        if session is None:
-            return refused("invalid_credentials", "Unknown or expired Hawk session.")
-        challenge = protocol.timestamp_challenge(session.key, algorithm, int(now), allowed_algorithms=self.algorithms)
-        return refused("stale_timestamp", "Stale Hawk timestamp; see ts and tsm in WWW-Authenticate.", challenge=challenge)
+    def _verify_stale(
+        self, request: Any, sessions: Any, auth: protocol.HawkAuthorization, algorithm: str, now: float
+    ) -> Verdict:
+        """A header whose ``ts`` is outside the skew: the MAC first, then the clock.
+
+        As ``lib/server.js`` ``authenticate`` does, only a request whose MAC
+        verifies gets the signed server time (``ts``, ``tsm``) to correct its
+        clock; an unknown session and a wrong MAC get the same plain refusal.
+        No nonce is recorded (nor looked at): the request is refused either way.
+        """
+        environ = request.environ
+        session = sessions.lookup(auth.id)
+        host, port = host_and_port(environ)
+        fields = protocol.request_fields(
+            auth.ts, auth.nonce, environ["REQUEST_METHOD"], request_target(environ), host, port
+        )
+        try:
+            # verify_request_fields checks the MAC before the timestamp; the
+            # payload is not looked at for a request refused anyway.
+            protocol.verify_request_fields(
+                auth, fields, _DECOY_KEY if session is None else session.key, algorithm, now,
+                self.timestamp_skew_seconds, None, None, False, self.algorithms,
+            )
+        except protocol.HawkStaleTimestamp as stale:
+            if session is not None:
+                return refused(
+                    "stale_timestamp", "Stale Hawk timestamp; see ts and tsm in WWW-Authenticate.",
+                    challenge=stale.challenge,
+                )
+        except protocol.HawkError:
+            pass
+        return _INVALID
 
     def _verify_bewit(self, request: Any) -> Verdict:
         environ = request.environ
@@ -210,19 +256,22 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
             bewit = protocol.parse_bewit(value)
         except protocol.HawkParseError as error:
             return refused("malformed_credentials", f"Malformed bewit: {error}.")
-        session = sessions_for(request.registry).lookup(bewit.id)
-        if session is None:
-            return refused("invalid_credentials", "Unknown or expired Hawk session.")
+        # What can be refused without the session is refused before looking
+        # it up, so that no answer depends on whether the id names one.
+        method = environ["REQUEST_METHOD"]
+        if method != "GET" and method != "HEAD":
+            return refused("invalid_credentials", "Signed URLs are valid for GET and HEAD only.")
         algorithm = "sha256" if len(bewit.mac) == 44 else "sha1"
         if algorithm not in self.algorithms:
             return refused("invalid_credentials", f"Hawk algorithm {algorithm} is not accepted here.")
+        session = sessions_for(request.registry).lookup(bewit.id)
         host, port = host_and_port(environ)
         try:
             protocol.verify_bewit(
                 bewit,
-                key=session.key,
+                key=_DECOY_KEY if session is None else session.key,
                 algorithm=algorithm,
-                method=environ["REQUEST_METHOD"],
+                method=method,
                 resource=resource,
                 host=host,
                 port=port,
@@ -230,11 +279,14 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
                 allowed_algorithms=self.algorithms,
             )
         except protocol.HawkBewitExpired:
-            return refused("expired_bewit", "This signed URL has expired.")
-        except protocol.HawkBewitMethodError:
-            return refused("invalid_credentials", "Signed URLs are valid for GET and HEAD only.")
+            # Raised only after the MAC verified (so never for the decoy key).
+            if session is not None:
+                return refused("expired_bewit", "This signed URL has expired.")
+            return _INVALID
         except protocol.HawkError:
-            return refused("invalid_credentials", "Invalid bewit.")
+            return _INVALID
+        if session is None:
+            return _INVALID
         return self._verdict_for(session)
 
     def _verdict_for(self, session: HawkSession) -> Verdict:
@@ -265,14 +317,55 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         sessions.refresh(session, self.session_ttl_seconds)
 
 
+def _signing_policies(registry: Any) -> tuple[HawkAuthenticationPolicy, ...]:
+    """The Hawk policies of the application's security policy, in order, if one signs responses."""
+    security = getattr(registry, "authsuite_security_policy", None) if registry is not None else None
+    # Only when ours is the security policy in use (an app may set another).
+    if security is None or registry.queryUtility(ISecurityPolicy) is not security:
+        return ()
+    policies = tuple(policy for _, policy in security.get_policies() if isinstance(policy, HawkAuthenticationPolicy))
+    return policies if any(policy.sign_responses for policy in policies) else ()
+
+
 def server_authorization_tween_factory(handler: Any, registry: Any):
-    """A tween adding ``Server-Authorization`` to responses of Hawk-authenticated requests."""
+    """A tween adding ``Server-Authorization`` to the response of every request whose Hawk header verifies.
+
+    Arguments: ``handler`` (the rest of the chain) and ``registry`` (the
+    application's, whose security policy is complete: Pyramid builds tweens
+    after the configuration is committed).
+
+    A view that never asks for the identity (a public page) and a response
+    made by an exception view (a 404) would leave the request unverified, and
+    the client that asked for a signed response (``HawkSessionAuth(...,
+    verify_response=True)``, mohawk's ``accept_response``) could not tell it
+    from a forgery. So a request carrying a Hawk header is verified here,
+    before the handler, with the Hawk policies in the security policy's
+    order until one accepts it (the verdict is memoized: the view's own
+    identity check reuses it). That records the nonce, as it should: a
+    signed request is single use, whatever it asks for. A request whose
+    header does not verify, or that has none, gets no ``Server-Authorization``.
+    An exception no exception view turns into a response passes through
+    unsigned (the server answers 500 without our headers).
+    """
+    policies = _signing_policies(registry)
 
     def server_authorization_tween(request: Any):
+        environ = request.environ
+        if policies:
+            header = environ.get("HTTP_AUTHORIZATION")
+            if header is not None and protocol.is_hawk(header):
+                for policy in policies:
+                    if policy.verdict(request).identity is not None:
+                        break
         response = handler(request)
-        signing = request.environ.get(SIGNING_KEY)
+        signing = environ.get(SIGNING_KEY)
         if signing is not None:
             key, algorithm, auth, fields, allowed = signing
+            if isinstance(response, HTTPException):
+                # Pyramid writes an HTTP exception's default body (a 404's
+                # page, negotiated on Accept) only when it is served: write
+                # it now, so the payload hash covers what the client gets.
+                response.prepare(environ)
             # One pass over the header list instead of WebOb's case-insensitive
             # get and set (each a pass of its own).
             headerlist = response.headerlist
