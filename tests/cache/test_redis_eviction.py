@@ -244,3 +244,21 @@ class TestUnknownPolicy:
             assert cache.get("nonce") == b"1"
         warnings = messages(caplog, logging.WARNING)
         assert len(warnings) == 1 and "maxmemory-policy" in warnings[0] and "noeviction" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "reply, policy",
+    [
+        ({b"maxmemory-policy": b"noeviction"}, "noeviction"),  # RESP3
+        ([b"maxmemory-policy", b"allkeys-lru"], "allkeys-lru"),  # RESP2
+        ([b"maxmemory-policy", b"NoEviction"], "noeviction"),
+        ([], None),  # a server (or proxy) that hides its configuration
+        ({}, None),
+        (None, None),  # CONFIG refused
+        ([b"something-else", b"noeviction"], None),
+    ],
+)
+def test_policy_from_config_get_replies(reply, policy):
+    from pyramid_authsuite.cache.redis import _policy_from_reply
+
+    assert _policy_from_reply(reply) == policy
