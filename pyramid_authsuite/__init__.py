@@ -146,11 +146,16 @@ def _configure_endpoints(config: Any, parsed: AuthSuiteSettings) -> None:
 
     if not hasattr(config.registry, "cornice_services"):
         config.registry.cornice_services = {}
+    from pyramid_authsuite.endpoints import add_endpoint_error_views
+
     required = {}
+    services = []
     for name in parsed.endpoints:
         factory_name, policy_name = ENDPOINTS[name]
-        register_service_views(config, config.maybe_dotted(factory_name)(parsed))
+        services.append(config.maybe_dotted(factory_name)(parsed))
+        register_service_views(config, services[-1])
         required[name] = config.maybe_dotted(policy_name)
+    add_endpoint_error_views(config, services)
 
     def check_policies() -> None:
         # After the policies exist: an endpoint without its scheme is a typo
@@ -181,16 +186,26 @@ def _configure_multiauth(config: Any) -> None:
     definitions = get_policy_definitions(settings)
 
     # Like pyramid_multiauth: build the factories in reverse order so that
-    # included modules earlier in the list override later ones, and create
-    # the policies at commit time, after every include has run.
+    # included modules earlier in the list override later ones, and collect
+    # the policies at commit time, after every include has run. Unlike it,
+    # policies named by ``use`` are constructed here, at include time, so a
+    # bad setting is a one-line ConfigurationError raised by ``includeme``
+    # itself (an error inside a deferred action reaches the operator wrapped
+    # in Pyramid's multi-line ConfigurationExecutionError). Each factory is a
+    # callable without arguments returning the policy.
     factories = []
     for name in reversed(settings.get("multiauth.policies", "").split()):
         if name in definitions:
             definition = dict(definitions[name])
             if "use" not in definition:
                 raise ConfigurationError(f"multiauth.policy.{name}.use is required")
-            factory = config.maybe_dotted(definition.pop("use"))
-            factories.append((factory, name, definition))
+            dotted = definition.pop("use")
+            try:
+                factory = config.maybe_dotted(dotted)
+            except (ImportError, AttributeError, ValueError):
+                raise ConfigurationError(f"multiauth.policy.{name}.use: cannot import {dotted!r}") from None
+            built = _build_policy(factory, name, definition)
+            factories.append((lambda built=built: built, name))
         else:
             try:
                 factory = policy_factory_from_module(config, name)
@@ -198,18 +213,13 @@ def _configure_multiauth(config: Any) -> None:
                 raise ConfigurationError(
                     f"multiauth.policies: {name!r} has no multiauth.policy.{name}.* settings and is not importable"
                 ) from None
-            factories.append((factory, name, {}))
+            factories.append((factory, name))
 
     policies: list[Any] = []
 
     def build_policies() -> None:
-        for factory, name, kwargs in factories:
-            try:
-                policy = factory(**kwargs)
-            except SettingError as error:
-                raise ConfigurationError(f"multiauth.policy.{name}.{error.key}: {error.message}") from None
-            except TypeError as error:
-                raise ConfigurationError(f"multiauth.policy.{name}: {error}") from None
+        for factory, name in factories:
+            policy = factory()
             if policy and (not policies or policy is not policies[0]):
                 policy._pyramid_multiauth_name = name
                 policies.insert(0, policy)
@@ -221,3 +231,30 @@ def _configure_multiauth(config: Any) -> None:
     security_policy = AuthSuiteSecurityPolicy(policies, groupfinder, authz_policy)
     config.registry.authsuite_security_policy = security_policy
     config.set_security_policy(security_policy)
+
+
+def _build_policy(factory: Any, name: str, kwargs: dict[str, str]) -> Any:
+    """``factory(**kwargs)`` for ``multiauth.policy.<name>.*``; a bad setting is a
+    one-line ConfigurationError naming ``multiauth.policy.<name>.<key>``."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a C callable): let the call judge
+        parameters = None
+    if parameters is not None and not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            # Checked before the call, so a typo reads as the setting it is,
+            # not as "__init__() got an unexpected keyword argument".
+            raise ConfigurationError(
+                f"multiauth.policy.{name}.{unknown[0]}: unknown setting (multiauth.policy.{name}: "
+                f"{getattr(factory, '__name__', factory)} takes {', '.join(accepted) or 'no settings'})"
+            )
+    try:
+        return factory(**kwargs)
+    except SettingError as error:
+        raise ConfigurationError(f"multiauth.policy.{name}.{error.key}: {error.message}") from None
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(f"multiauth.policy.{name}: {error}") from None

@@ -127,3 +127,61 @@ def test_secret_endpoints_login_schemes_cors(monkeypatch):
     assert parsed.login_schemes == ("basic",)
     assert parsed.cors_origins == ("https://app.example.com", "https://admin.example.com")
     assert parse_settings({}).secret is None
+
+
+# -- policy settings (multiauth.policy.<name>.<key>) at application start --------------
+
+POLICY_INI = """\
+[app:main]
+use = egg:pyramid_authsuite#demo
+pyramid.includes = pyramid_authsuite
+authsuite.accounts_url = sqlite:///%(here)s/accounts.sqlite
+multiauth.policies = basic
+multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
+{line}
+
+[server:main]
+use = egg:waitress#main
+listen = 127.0.0.1:0
+"""
+
+BAD_POLICY_LINES = [
+    ("multiauth.policy.basic.relm = api",
+     "multiauth.policy.basic.relm: unknown setting (multiauth.policy.basic: BasicAuthenticationPolicy takes realm, "
+     "max_failed_attempts, max_failed_attempts_per_address, lockout_seconds)"),
+    ("multiauth.policy.basic.lockout_seconds = forever",
+     "multiauth.policy.basic.lockout_seconds: expected a duration such as 300, 5m, 2h or 7d, got 'forever'"),
+]
+
+
+@pytest.mark.parametrize("line, message", BAD_POLICY_LINES)
+def test_app_creation_names_a_bad_policy_setting_in_one_line(tmp_path, line, message):
+    from pyramid.exceptions import ConfigurationError
+    from pyramid.paster import get_app
+
+    ini = tmp_path / "app.ini"
+    ini.write_text(POLICY_INI.format(line=line))
+    with pytest.raises(ConfigurationError) as caught:
+        get_app(str(ini))
+    # Raised by includeme itself, not wrapped by Pyramid's deferred-action
+    # machinery (ConfigurationExecutionError spreads over several lines).
+    assert type(caught.value) is ConfigurationError
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("line, message", BAD_POLICY_LINES)
+def test_pserve_names_a_bad_policy_setting(tmp_path, line, message):
+    import os
+    import subprocess
+    import sys
+
+    pserve = os.path.join(os.path.dirname(sys.executable), "pserve")
+    if not os.path.exists(pserve):
+        pytest.skip("pserve is not installed next to this Python")
+    ini = tmp_path / "app.ini"
+    ini.write_text(POLICY_INI.format(line=line))
+    # A good ini would serve until the guard; a refused one exits at once.
+    result = subprocess.run([pserve, str(ini)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == f"pyramid.exceptions.ConfigurationError: {message}"
+    assert "unexpected keyword argument" not in result.stderr
