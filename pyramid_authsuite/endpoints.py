@@ -9,6 +9,7 @@ these. Applications that include Cornice themselves are unaffected.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cornice import Service
@@ -55,8 +56,6 @@ def cors_options(settings: Any, exposed_headers: tuple[str, ...]) -> dict[str, A
     return {"cors_origins": settings.cors_origins, "cors_headers": CORS_REQUEST_HEADERS + exposed_headers}
 
 
-
-
 def cornice_errors(request: Any):
     """Cornice's own refusals (a CORS preflight from another origin, say) as a 400 problem.
 
@@ -85,6 +84,90 @@ def endpoint_service(name: str, path: str, description: str, **options: Any) -> 
         error_handler=cornice_errors,
         **options,
     )
+
+
+def _problem_response(exception_class: type, code: str, detail: str) -> Any:
+    """A problem+json answer with the status of ``exception_class`` (404, 405:
+    statuses ``security.problem`` has no table entry for)."""
+    from pyramid_authsuite.security import PROBLEM_CONTENT_TYPE, problem_type
+
+    response = exception_class()
+    response.body = json.dumps(
+        {"type": problem_type(code), "title": response.title, "status": response.code, "detail": detail}
+    ).encode("utf-8")
+    response.content_type = PROBLEM_CONTENT_TYPE
+    response.charset = None
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def method_not_allowed(context: Any, request: Any) -> Any:
+    """405 from an endpoint (Cornice's fallback view raised it), as problem+json, with its ``Allow``."""
+    from pyramid.httpexceptions import HTTPMethodNotAllowed
+
+    allow = context.headers.get("Allow", "")
+    response = _problem_response(
+        HTTPMethodNotAllowed, "method_not_allowed", f"This endpoint answers {allow or 'no method'}, not {request.method}."
+    )
+    response.headers["Allow"] = allow
+    return response
+
+
+def endpoint_not_found(context: Any, request: Any) -> Any:
+    """404 for a path under an endpoint's own path (``/tokens/nope``), as problem+json."""
+    from pyramid.httpexceptions import HTTPNotFound
+
+    return _problem_response(HTTPNotFound, "not_found", "There is no such endpoint.")
+
+
+class UnderEndpointPredicate:
+    """View predicate ``authsuite_under_endpoint = (path, route_name)``.
+
+    True when the request path is ``path`` or below it, and no route of the
+    application other than the endpoint's own (``route_name``) matched: the
+    application's own 404s, even under the same prefix, stay its own.
+    """
+
+    def __init__(self, value: tuple[str, str], config: Any):
+        self.path, self.route_name = value
+
+    def text(self) -> str:
+        return f"authsuite_under_endpoint = {self.path}"
+
+    phash = text
+
+    def __call__(self, context: Any, request: Any) -> bool:
+        route = request.matched_route
+        if route is not None and route.name != self.route_name:
+            return False
+        path = request.path_info
+        return path == self.path or path.startswith(self.path + "/")
+
+
+def endpoint_path(config: Any, service: Service) -> str:
+    """The literal part of a service's path as routed (route prefix included),
+    up to its first placeholder: ``/tokens`` for ``/tokens{current:(/current)?}``."""
+    literal = service.path.split("{", 1)[0].rstrip("/")
+    prefix = (config.route_prefix or "").strip("/")
+    return (f"/{prefix}" if prefix else "") + "/" + literal.lstrip("/")
+
+
+def add_endpoint_error_views(config: Any, services: list[Service]) -> None:
+    """Answer what is not an authentication refusal on the endpoints as problem+json too.
+
+    Registered per endpoint, so the application's other views keep their own
+    404 and 405 pages: a 405 on an endpoint's route (``GET /hawk-sessions``),
+    and a 404 for a path under an endpoint's path that no route of the
+    application matches (``/tokens/nope``).
+    """
+    from pyramid.httpexceptions import HTTPMethodNotAllowed
+
+    config.add_view_predicate("authsuite_under_endpoint", UnderEndpointPredicate)
+    for service in services:
+        config.add_exception_view(method_not_allowed, context=HTTPMethodNotAllowed, route_name=service.name)
+        config.add_notfound_view(
+            endpoint_not_found, authsuite_under_endpoint=(endpoint_path(config, service), service.name)
+        )
 
 
 def login_account(request: Any, credentials: str) -> tuple[Any, Any]:
