@@ -1,4 +1,5 @@
-"""What every credential endpoint shares: its context (ACL) and its CORS options.
+"""What every credential endpoint shares: its context (ACL), its CORS options,
+and problem+json for its 404 and 405 answers.
 
 The endpoints are Cornice ``Service`` objects, registered with Cornice's own
 ``register_service_views`` but without ``config.include("cornice")``: its
@@ -106,9 +107,8 @@ def method_not_allowed(context: Any, request: Any) -> Any:
     from pyramid.httpexceptions import HTTPMethodNotAllowed
 
     allow = context.headers.get("Allow", "")
-    response = _problem_response(
-        HTTPMethodNotAllowed, "method_not_allowed", f"This endpoint answers {allow or 'no method'}, not {request.method}."
-    )
+    detail = f"This endpoint answers {allow or 'no method'}, not {request.method}."
+    response = _problem_response(HTTPMethodNotAllowed, "method_not_allowed", detail)
     response.headers["Allow"] = allow
     return response
 

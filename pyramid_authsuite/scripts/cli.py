@@ -1,9 +1,10 @@
 """The ``authsuite`` console script: account chores against the server's own ini file.
 
 Every command reads ``--ini`` (``path`` or ``path#section``, default section
-``main``) exactly as ``pserve`` does, so an account created here can log in at
-once. Exit codes: 0 success, 1 the command failed (one line on stderr saying
-why), 2 bad usage.
+``main``) and loads the application from it exactly as ``pserve`` does, so an
+account created here can log in at once, and an ini file the server refuses is
+refused here too. Exit codes: 0 success, 1 the command failed or did not do
+all it was asked (one line on stderr saying why), 2 bad usage.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import getpass
 import json
 import sys
 import time
-from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 from pyramid_authsuite.accounts import (
@@ -47,19 +47,43 @@ def load_ini_settings(ini: str) -> dict[str, Any]:
         raise CommandError(f"cannot read {ini}: {error.__class__.__name__}: {error}") from None
 
 
-def open_backends(ini: str) -> SimpleNamespace:
-    """What the server configured by ``ini`` has on its registry: settings, cache, account store."""
-    from pyramid.exceptions import ConfigurationError
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else error.__class__.__name__
 
-    from pyramid_authsuite import load_settings, make_account_store, make_cache
 
+def open_backends(ini: str) -> Any:
+    """The registry of the application ``ini`` configures, built as ``pserve`` builds it.
+
+    The whole application is loaded (its factory, every include, every
+    ``multiauth.policy.*`` setting), so a command refuses exactly the ini
+    files the server refuses, in one line naming the setting. The registry
+    carries ``authsuite_settings``, ``authsuite_cache`` and
+    ``authsuite_accounts``, as it does in the server.
+    """
+    from pyramid.config import global_registries
+    from pyramid.exceptions import ConfigurationError, ConfigurationExecutionError
+    from pyramid.paster import get_app
+
+    load_ini_settings(ini)  # a missing or unreadable file, in its own words
     try:
-        settings = load_settings(load_ini_settings(ini))
-        return SimpleNamespace(
-            authsuite_settings=settings, authsuite_cache=make_cache(settings), authsuite_accounts=make_account_store(settings)
-        )
+        app = get_app(ini)
+    except ConfigurationExecutionError as error:
+        # An error in a deferred configuration action: Pyramid wraps it with
+        # the action's location over several lines; the cause is what counts.
+        raise CommandError(f"bad configuration in {ini}: {_one_line(error.evalue)}") from None
     except ConfigurationError as error:
-        raise CommandError(f"bad configuration in {ini}: {error}") from None
+        raise CommandError(f"bad configuration in {ini}: {_one_line(error)}") from None
+    except BackendUnavailable:
+        raise
+    except Exception as error:  # an app factory may raise anything; pserve would fail on it too
+        raise CommandError(
+            f"cannot load the application of {ini}: {error.__class__.__name__}: {_one_line(error)}"
+        ) from None
+    registry = getattr(app, "registry", None) or global_registries.last
+    if getattr(registry, "authsuite_accounts", None) is None:
+        raise CommandError(f"the application of {ini} does not include pyramid_authsuite")
+    return registry
 
 
 def open_store(ini: str) -> AccountStore:
@@ -67,17 +91,35 @@ def open_store(ini: str) -> AccountStore:
     return open_backends(ini).authsuite_accounts
 
 
-def end_sessions(backends: SimpleNamespace, userid: str) -> str:
-    """End an account's Hawk sessions; a sentence saying what happened."""
+class SessionsNotEnded(CommandError):
+    """The account change (if any) was made, but sessions this command cannot reach are still live."""
+
+
+def end_sessions(backends: Any, userid: str, done: str = "") -> str:
+    """End an account's sessions after ``done`` (what the command already changed,
+    e.g. ``"password changed for 'alice'"``); a sentence saying what happened.
+
+    This is the one place every command that must log an account out goes
+    through (set-password, disable-user, delete-user, revoke-sessions).
+
+    With ``authsuite.cache_url = memory://`` the sessions live inside the
+    server process, out of this command's reach: the account change stands
+    (a new password or a disabled flag still refuses the next login), but
+    :class:`SessionsNotEnded` is raised, so the command exits 1 instead of
+    claiming a logout that did not happen.
+    """
     from pyramid_authsuite.hawk.sessions import sessions_for
 
     if backends.authsuite_settings.cache_url.lower().startswith("memory://"):
-        return (
-            "note: authsuite.cache_url is memory://, so sessions live inside each server process and this "
-            "command cannot reach them; they end when the server restarts (use redis:// to end them at once)"
+        what = f"{done}, but the" if done else "the"
+        raise SessionsNotEnded(
+            f"{what} Hawk sessions of {userid!r} were not ended: authsuite.cache_url is memory://, so they live "
+            "inside the server process, out of this command's reach; restart the server to end them "
+            "(or use a redis:// cache)"
         )
     ended = sessions_for(backends).revoke_all(userid)
-    return f"ended {ended} Hawk session{'s' if ended != 1 else ''}"
+    sessions = f"ended {ended} Hawk session{'s' if ended != 1 else ''}"
+    return f"{done}; {sessions}" if done else sessions
 
 
 def read_password(args: argparse.Namespace, stdin: Any = None) -> str:
@@ -124,7 +166,7 @@ def cmd_set_password(args: argparse.Namespace) -> str:
     backends = open_backends(args.ini)
     _require(backends.authsuite_accounts.set_password, userid, password)
     # A new password ends the sessions the old one opened.
-    return f"password changed for {userid!r}; {end_sessions(backends, userid)}"
+    return end_sessions(backends, userid, f"password changed for {userid!r}")
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> str:
@@ -133,7 +175,7 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> str:
     _require(backends.authsuite_accounts.update, userid, disabled=disabled)
     if not disabled:
         return f"enabled user {userid!r}"
-    return f"disabled user {userid!r}; {end_sessions(backends, userid)}"
+    return end_sessions(backends, userid, f"disabled user {userid!r}")
 
 
 def cmd_delete_user(args: argparse.Namespace) -> str:
@@ -141,7 +183,7 @@ def cmd_delete_user(args: argparse.Namespace) -> str:
     backends = open_backends(args.ini)
     if not backends.authsuite_accounts.delete(userid):
         raise CommandError(f"no user {userid!r}")
-    return f"deleted user {userid!r}; {end_sessions(backends, userid)}"
+    return end_sessions(backends, userid, f"deleted user {userid!r}")
 
 
 def cmd_revoke_sessions(args: argparse.Namespace) -> str:
@@ -202,12 +244,23 @@ def cmd_list_users(args: argparse.Namespace) -> str:
             ],
             indent=2,
         )
-    lines = []
-    for account in accounts:
-        flags = " (disabled)" if account.disabled else ""
-        roles = ",".join(account.roles) or "-"
-        lines.append(f"{account.userid}\troles={roles}\ttenant={account.tenant or '-'}\t{account.email or '-'}{flags}")
-    return "\n".join(lines) if lines else "no users"
+    if not accounts:
+        return "no users"
+    rows = [("USERID", "ROLES", "TENANT", "EMAIL", "STATUS")] + [
+        (
+            account.userid,
+            ",".join(account.roles) or "-",
+            account.tenant or "-",
+            account.email or "-",
+            "disabled" if account.disabled else "enabled",
+        )
+        for account in accounts
+    ]
+    # A labelled, aligned table for people; scripts read --json.
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows
+    )
 
 
 def _require(method: Callable[..., Any], userid: str, *args: Any, **kwargs: Any) -> Any:

@@ -56,10 +56,25 @@ def cmd_gen_keypair(args: argparse.Namespace) -> str:
     return f"private key: {private_path}\npublic key: {public_path}"
 
 
+MIN_SECRET_BYTES = 32
+MAX_SECRET_BYTES = 128
+
+
+def secret_length(text: str) -> int:
+    """``--bytes``: a whole number in range; the error states the range, not every allowed value."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not MIN_SECRET_BYTES <= number <= MAX_SECRET_BYTES:
+        raise argparse.ArgumentTypeError(f"{number} is out of range: give {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES}")
+    return number
+
+
 def register(commands: Any) -> None:
     secret = commands.add("gen-secret", cmd_gen_secret, "Print a fresh random secret (hex).", ini=False, user=False)
-    secret.add_argument("--bytes", type=int, default=32, choices=range(32, 129), metavar="N",
-                        help="random bytes (32 to 128, default 32)")
+    secret.add_argument("--bytes", type=secret_length, default=MIN_SECRET_BYTES, metavar="N",
+                        help=f"random bytes ({MIN_SECRET_BYTES} to {MAX_SECRET_BYTES}, default {MIN_SECRET_BYTES})")
     pair = commands.add("gen-keypair", cmd_gen_keypair, "Write a new key pair as PEM files.", ini=False, user=False)
     pair.add_argument("--kind", required=True, choices=KEY_KINDS)
     pair.add_argument("--out", default=".", help="directory to write into (default: the current one)")

@@ -66,17 +66,26 @@ def test_password_from_stdin(ini, capsys, monkeypatch):
     app.get("/whoami", headers=basic("bob", PASSWORD), status=200)
 
 
+MEMORY_REASON = ("Hawk sessions of 'alice' were not ended: authsuite.cache_url is memory://, so they live inside the "
+                 "server process, out of this command's reach; restart the server to end them (or use a redis:// cache)")
+
+
 def test_set_password_disable_enable_delete(ini, capsys):
+    # On memory:// the account changes are made (they refuse the next login
+    # at once), but each command exits 1: it could not end the sessions.
     run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
     app = webtest.TestApp(get_app(ini))
-    assert run(capsys, "set-password", "--ini", ini, "-u", "alice", "-p", "another password")[0] == 0
+    assert run(capsys, "set-password", "--ini", ini, "-u", "alice", "-p", "another password") == (
+        1, "", f"authsuite: error: password changed for 'alice', but the {MEMORY_REASON}")
     app.get("/whoami", headers=basic("alice", PASSWORD), status=401)
     app.get("/whoami", headers=basic("alice", "another password"), status=200)
-    assert run(capsys, "disable-user", "--ini", ini, "-u", "alice")[1].startswith("disabled user 'alice'; note: ")
+    assert run(capsys, "disable-user", "--ini", ini, "-u", "alice") == (
+        1, "", f"authsuite: error: disabled user 'alice', but the {MEMORY_REASON}")
     app.get("/whoami", headers=basic("alice", "another password"), status=401)
-    assert run(capsys, "enable-user", "--ini", ini, "-u", "alice")[0] == 0
+    assert run(capsys, "enable-user", "--ini", ini, "-u", "alice") == (0, "enabled user 'alice'", "")
     app.get("/whoami", headers=basic("alice", "another password"), status=200)
-    assert run(capsys, "delete-user", "--ini", ini, "-u", "alice")[0] == 0
+    assert run(capsys, "delete-user", "--ini", ini, "-u", "alice") == (
+        1, "", f"authsuite: error: deleted user 'alice', but the {MEMORY_REASON}")
     app.get("/whoami", headers=basic("alice", "another password"), status=401)
 
 
@@ -87,8 +96,12 @@ def test_list_users_text_and_json(ini, capsys):
     run(capsys, "disable-user", "--ini", ini, "-u", "bob")
     code, out, _ = run(capsys, "list-users", "--ini", ini)
     assert code == 0
-    lines = out.splitlines()
-    assert lines[0].startswith("alice\troles=admin") and lines[1].endswith("(disabled)")
+    # Every column has a label, and the columns line up.
+    assert out.splitlines() == [
+        "USERID  ROLES  TENANT  EMAIL  STATUS",
+        "alice   admin  -       -      enabled",
+        "bob     -      -       -      disabled",
+    ]
     listed = json.loads(run(capsys, "list-users", "--ini", ini, "--json")[1])
     assert [(user["userid"], user["roles"], user["disabled"]) for user in listed] == [
         ("alice", ["admin"], False), ("bob", [], True)]
@@ -253,10 +266,10 @@ def test_account_changes_end_hawk_sessions_on_a_shared_cache(redis_ini, capsys, 
         app.get("/whoami", headers=sign("/whoami"), status=401)
 
 
-def test_memory_cache_note_is_honest(ini, capsys):
+def test_revoke_sessions_on_a_memory_cache_fails_with_the_reason(ini, capsys):
     run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
-    code, out, _ = run(capsys, "revoke-sessions", "--ini", ini, "-u", "alice")
-    assert code == 0 and "cannot reach them" in out
+    assert run(capsys, "revoke-sessions", "--ini", ini, "-u", "alice") == (
+        1, "", f"authsuite: error: the {MEMORY_REASON}")
 
 
 def test_bewit_command_mints_a_working_signed_url(redis_ini, capsys):
@@ -292,6 +305,21 @@ def test_gen_secret(capsys):
     assert code == 0 and len(out) == 64 and int(out, 16) >= 0
     assert run(capsys, "gen-secret")[1] != out
     assert len(run(capsys, "gen-secret", "--bytes", "48")[1]) == 96
+    assert len(run(capsys, "gen-secret", "--bytes", "128")[1]) == 256
+
+
+@pytest.mark.parametrize("value, message", [
+    ("16", "argument --bytes: 16 is out of range: give 32 to 128"),
+    ("129", "argument --bytes: 129 is out of range: give 32 to 128"),
+    ("many", "argument --bytes: not a whole number: 'many'"),
+])
+def test_gen_secret_states_the_range(capsys, value, message):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["gen-secret", "--bytes", value])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2
+    assert err.splitlines()[-1] == f"authsuite gen-secret: error: {message}"
+    assert "33" not in err  # the allowed values are not listed one by one
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "rsa", "ec"])
@@ -315,3 +343,57 @@ def test_gen_keypair_writes_usable_pem_files(tmp_path, capsys, kind):
         assert private.key_size >= 2048
     code, _, err = run(capsys, "gen-keypair", "--kind", kind, "--out", str(tmp_path / "keys"))
     assert code == 1 and "not overwriting" in err
+
+
+# -- the CLI refuses what pserve refuses ---------------------------------------------
+
+REFUSED_BY_PSERVE = [
+    # (a line to add to INI, the setting the one-line error names)
+    ("multiauth.policy.basic.relm = api", "multiauth.policy.basic.relm: unknown setting"),
+    ("multiauth.policy.basic.lockout_seconds = forever", "multiauth.policy.basic.lockout_seconds: expected a duration"),
+    ("multiauth.policy.basic.max_failed_attempts = 0", "multiauth.policy.basic.max_failed_attempts: must be at least 1"),
+    ("multiauth.policy.basic.use = pyramid_authsuite.NoSuchPolicy", "multiauth.policy.basic.use: cannot import"),
+    # Checked in a deferred configuration action (after every policy exists).
+    ("authsuite.endpoints = tokens", "authsuite.endpoints: tokens needs a pyramid_authsuite.JWTAuthenticationPolicy"),
+    ("authsuite.cache_urll = memory://", "authsuite.cache_urll: unknown setting"),
+]
+
+
+@pytest.mark.parametrize("line, message", REFUSED_BY_PSERVE, ids=[m.split(":")[0] for _, m in REFUSED_BY_PSERVE])
+@pytest.mark.parametrize("command", [["create-user", "-u", "alice", "--password-stdin"], ["list-users"],
+                                     ["revoke-sessions", "-u", "alice"]])
+def test_console_script_refuses_an_ini_pserve_refuses(tmp_path, line, message, command):
+    ini = tmp_path / "refused.ini"
+    key = line.split(" = ")[0]
+    good = [kept for kept in INI.splitlines() if not kept.startswith(key + " ")]
+    ini.write_text("\n".join(good + [line]) + "\n")
+    result = subprocess.run([_authsuite_executable(), command[0], "--ini", str(ini), *command[1:]],
+                            input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"authsuite: error: bad configuration in {ini}: {message}")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    # Nothing was written: the account store was never opened for a user.
+    assert not (tmp_path / "accounts.sqlite").exists() or "alice" not in (tmp_path / "accounts.sqlite").read_bytes().decode("latin-1")
+
+
+def test_console_script_memory_cache_exits_1_with_the_reason(ini):
+    executable = _authsuite_executable()
+    subprocess.run([executable, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD], check=True,
+                   capture_output=True, timeout=60)
+    for argv, done in ((["revoke-sessions"], "the"),
+                       (["set-password", "-p", "a new password"], "password changed for 'alice', but the"),
+                       (["disable-user"], "disabled user 'alice', but the")):
+        result = subprocess.run([executable, argv[0], "--ini", ini, "-u", "alice", *argv[1:]],
+                                capture_output=True, text=True, timeout=60)
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", f"authsuite: error: {done} {MEMORY_REASON}\n")
+    # The account changes that still mean something were made.
+    app = webtest.TestApp(get_app(ini))
+    app.get("/whoami", headers=basic("alice", "a new password"), status=401)  # disabled
+    assert run_json_users(ini) == [("alice", True)]
+
+
+def run_json_users(ini: str) -> list:
+    result = subprocess.run([_authsuite_executable(), "list-users", "--ini", ini, "--json"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    return [(user["userid"], user["disabled"]) for user in json.loads(result.stdout)]
