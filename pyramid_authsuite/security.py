@@ -11,14 +11,23 @@
 - the identity and principals are memoized in ``request.environ``.
 
 pyramid_multiauth has no challenge of its own, so :func:`challenge_view` is
-registered as the forbidden view: 401 with one ``WWW-Authenticate`` per
-configured policy when there is no identity, 403 when there is one that
-lacks the permission. Every refusal is RFC 9457 ``application/problem+json``.
+registered as the forbidden view: 401 with ``WWW-Authenticate`` challenges
+when there is no identity, 403 when there is one that lacks the permission.
+Every refusal is RFC 9457 ``application/problem+json``.
+
+When several policies refuse the same credentials (three JWT policies read
+one ``Authorization: Bearer`` header), the refusal reported is the one of
+the policy the credentials were meant for: the highest :func:`refusal_rank`
+(a policy holding no key for a token ranks lowest, one that verified its
+signature highest), then the most pressing status (503, 429, 403, 400,
+401), then the first in ``multiauth.policies`` order. The 401 carries one
+challenge per protection space (RFC 9110 section 11.5: an auth scheme and a
+realm), from that same ordering, and never the same value twice.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from pyramid.authorization import Authenticated, Everyone
@@ -43,7 +52,20 @@ PROBLEM_TYPE_PREFIX = "tag:pyramid-authsuite,2026:"
 
 _IDENTITY_KEY = "authsuite.identity"
 _PRINCIPALS_KEY = "authsuite.principals"
+# [(policy, refusal)] in policy order, and the one reported.
 _REFUSALS_KEY = "authsuite.refusals"
+_REPORTED_KEY = "authsuite.reported_refusal"
+
+# How sure a policy is that the credentials it refused were meant for it.
+RANK_NOT_MINE = 0
+"""It holds nothing that could have verified them (a JWT whose ``kid`` or ``alg`` it has no key for)."""
+RANK_ORDINARY = 1
+"""The default: the credentials were addressed to this scheme and refused."""
+RANK_PROVEN = 2
+"""They verified under this policy's key, then were refused (an expired or revoked token)."""
+# Among refusals of one rank, the one that must reach the client first:
+# outages and rate limits fail closed, then configured 403/400, then 401.
+_STATUS_PRIORITY = {503: 4, 429: 3, 403: 2, 400: 1}
 
 _STATUS_CLASSES = {
     400: HTTPBadRequest,
@@ -106,6 +128,39 @@ def refusal_problem(refusal: Refusal, headers: Iterable[tuple[str, str]] = ()) -
     return problem(refusal.status, refusal.code, refusal.detail, extra)
 
 
+@dataclass(frozen=True)
+class RankedRefusal(Refusal):
+    """A :class:`~pyramid_authsuite.policy.Refusal` that says how sure its policy is that the credentials were its own.
+
+    ``rank``
+        :data:`RANK_NOT_MINE`, :data:`RANK_ORDINARY` (what a plain
+        ``Refusal`` counts as) or :data:`RANK_PROVEN`.
+    """
+
+    rank: int = RANK_ORDINARY
+
+
+def refusal_rank(refusal: Refusal) -> int:
+    """The rank of a refusal (:data:`RANK_ORDINARY` unless it is a :class:`RankedRefusal`)."""
+    return getattr(refusal, "rank", RANK_ORDINARY)
+
+
+def _precedence(refusal: Refusal | None) -> tuple[int, int]:
+    """The order refusals are reported in: rank, then status; no refusal comes last."""
+    if refusal is None:
+        return (-1, -1)
+    return (refusal_rank(refusal), _STATUS_PRIORITY.get(refusal.status, 0))
+
+
+def _reported(refused_by: list[tuple[Any, Refusal]]) -> Refusal | None:
+    """The refusal to report: the highest precedence, the first of equals."""
+    best: Refusal | None = None
+    for _, refusal in refused_by:
+        if best is None or _precedence(refusal) > _precedence(best):
+            best = refusal
+    return best
+
+
 class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
     """pyramid_multiauth's security policy, returning rich identities and failing closed.
 
@@ -141,7 +196,7 @@ class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
         return identity
 
     def _compute_identity(self, request: Any) -> Identity | None:
-        refusals: list[Refusal] = []
+        refusals: list[tuple[Any, Refusal]] = []
         for policy in self._policies:
             identity = self._identity_from(policy, request, refusals)
             if identity is None:
@@ -156,22 +211,24 @@ class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
             groups = self._callback(identity.userid, request)
             if groups is not None:
                 return replace(identity, principals=identity.principals | frozenset(groups))
-        request.environ[_REFUSALS_KEY] = refusals
+        environ = request.environ
+        environ[_REFUSALS_KEY] = refusals
+        reported = environ[_REPORTED_KEY] = _reported(refusals)
         # Fail closed: an outage, a rate limit, or a policy configured to
         # refuse with 403/400 (instead of challenging with 401) stops the
-        # request, whatever the view's permission.
-        for status in (503, 429, 403, 400):
-            for refusal in refusals:
-                if refusal.status == status:
-                    raise refusal_problem(refusal)
+        # request, whatever the view's permission. (Unless the credentials
+        # were proven to be another policy's, whose refusal is then the
+        # answer: still a refusal.)
+        if reported is not None and reported.status != 401:
+            raise refusal_problem(reported)
         return None
 
     @staticmethod
-    def _identity_from(policy: Any, request: Any, refusals: list[Refusal]) -> Identity | None:
+    def _identity_from(policy: Any, request: Any, refusals: list[tuple[Any, Refusal]]) -> Identity | None:
         if isinstance(policy, AuthSuitePolicy):
             verdict = policy.verdict(request)
             if verdict.refusal is not None:
-                refusals.append(verdict.refusal)
+                refusals.append((policy, verdict.refusal))
             return verdict.identity
         # A foreign IAuthenticationPolicy (pyramid_ipauth, ...): wrap its answer.
         userid = policy.authenticated_userid(request)
@@ -215,9 +272,45 @@ class AuthSuiteSecurityPolicy(MultiAuthSecurityPolicy):
         return principals
 
 
+    def forget(self, request: Any, **kw: Any) -> list[tuple[str, str]]:
+        """The challenge headers: one ``WWW-Authenticate`` per protection space, no value twice.
+
+        Our policies sharing an auth scheme and a realm (RFC 9110 section
+        11.5) are one protection space, answered once, where its first
+        policy stands: by the policy whose refusal comes first in the
+        reporting order (so the reported refusal's ``error`` is in its
+        space's challenge), the others' headers left out. Headers of foreign
+        policies are kept, except exact repeats.
+        """
+        refused_by = {id(policy): refusal for policy, refusal in request.environ.get(_REFUSALS_KEY, ())}
+        speakers: dict[tuple[str, str], Any] = {}
+        for policy in self._policies:
+            if isinstance(policy, AuthSuitePolicy):
+                space = (policy.auth_scheme.lower(), policy.realm)
+                current = speakers.get(space)
+                if current is None or _precedence(refused_by.get(id(policy))) > _precedence(refused_by.get(id(current))):
+                    speakers[space] = policy
+        headers: list[tuple[str, str]] = []
+        for policy in self._policies:
+            if isinstance(policy, AuthSuitePolicy):
+                # The space's first policy takes its turn; None once answered.
+                policy = speakers.pop((policy.auth_scheme.lower(), policy.realm), None)
+                if policy is None:
+                    continue
+            for header in policy.forget(request):
+                if header not in headers:
+                    headers.append(header)
+        return headers
+
+
 def refusals(request: Any) -> list[Refusal]:
-    """The refusals gathered while computing ``request.identity`` (empty if none)."""
-    return request.environ.get(_REFUSALS_KEY, [])
+    """The refusals gathered while computing ``request.identity`` (empty if none), in policy order."""
+    return [refusal for _, refusal in request.environ.get(_REFUSALS_KEY, ())]
+
+
+def reported_refusal(request: Any) -> Refusal | None:
+    """The refusal the response reports: that of the policy the credentials were meant for (see the module docstring)."""
+    return request.environ.get(_REPORTED_KEY)
 
 
 def challenge_view(request: Any) -> HTTPException:
@@ -230,10 +323,9 @@ def challenge_view(request: Any) -> HTTPException:
         return problem(403, "forbidden", "You are authenticated but not allowed to do this.")
     security_policy = request.registry.queryUtility(ISecurityPolicy)
     challenges = security_policy.forget(request) if security_policy is not None else []
-    gathered = refusals(request)
-    if gathered:
-        first = gathered[0]
-        return problem(401, first.code, first.detail, challenges)
+    reported = reported_refusal(request)
+    if reported is not None:
+        return problem(401, reported.code, reported.detail, challenges)
     return problem(
         401,
         "authentication_required",

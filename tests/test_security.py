@@ -9,6 +9,8 @@ from pyramid.exceptions import ConfigurationError, ConfigurationExecutionError
 from pyramid.interfaces import IAuthenticationPolicy
 from zope.interface import implementer
 
+from pyramid_authsuite.policy import AuthSuitePolicy, Refusal, Verdict
+from pyramid_authsuite.security import RANK_NOT_MINE, RANK_PROVEN, RankedRefusal
 from tests.apps import basic, make_demo, registry
 from tests.conftest import free_port
 
@@ -146,3 +148,82 @@ def test_no_deprecation_warning_from_our_code(sqlite_url):
 def test_included_twice_builds_one_set_of_backends(sqlite_url):
     app = make_demo({"authsuite.accounts_url": sqlite_url, "pyramid.includes": "pyramid_authsuite"})
     assert [name for name, _ in registry(app).authsuite_security_policy.get_policies()] == ["basic"]
+
+
+# -- several policies refusing the same request: which refusal, which challenges ----------------
+
+
+class RefusingPolicy(AuthSuitePolicy):
+    """Refuses every request with the refusal its ini settings describe (``rank`` as the security policy reads it)."""
+
+    scheme = "refusing"
+
+    def __init__(self, realm="authsuite", code="refused", status="401", rank=None, auth_scheme="Refusing"):
+        super().__init__(realm=realm)
+        self.auth_scheme = auth_scheme
+        fields = dict(code=code, detail=f"Refused by {code}.", status=int(status),
+                      retry_after=7 if int(status) in (429, 503) else None, challenge_params=(("error", code),))
+        self.refusal = Refusal(**fields) if rank is None else RankedRefusal(**fields, rank=int(rank))
+
+    def verify(self, request):
+        return Verdict(refusal=self.refusal)
+
+
+def refusing_app(sqlite_url, *policies: dict, foreign: int = 0):
+    """The demo with one RefusingPolicy per dict (its settings), then ``foreign`` HeaderTokenPolicy copies."""
+    settings = {"authsuite.accounts_url": sqlite_url}
+    names = []
+    for index, policy in enumerate(policies):
+        name = f"p{index}"
+        names.append(name)
+        settings[f"multiauth.policy.{name}.use"] = "tests.test_security.RefusingPolicy"
+        settings.update({f"multiauth.policy.{name}.{key}": value for key, value in policy.items()})
+    for index in range(foreign):
+        names.append(f"f{index}")
+        settings[f"multiauth.policy.f{index}.use"] = "tests.test_security.HeaderTokenPolicy"
+    settings["multiauth.policies"] = " ".join(names)
+    return make_demo(settings)
+
+
+def test_the_refusal_of_the_policy_the_credentials_were_meant_for_is_reported(sqlite_url):
+    app = refusing_app(sqlite_url, {"code": "not_mine", "rank": RANK_NOT_MINE},
+                       {"code": "plain"}, {"code": "proven", "rank": RANK_PROVEN}, {"code": "not_mine_either", "rank": "0"})
+    response = app.get("/whoami", status=401)
+    assert json.loads(response.body)["type"].endswith(":proven")
+    # One protection space (same scheme and realm): one challenge, the reported refusal's.
+    assert response.headers.getall("WWW-Authenticate") == ['Refusing realm="authsuite", error="proven"']
+
+
+def test_equal_ranks_keep_the_status_order_then_the_policy_order(sqlite_url):
+    # As before ranks existed: an outage or a rate limit fails closed ahead of a 401.
+    outage = refusing_app(sqlite_url, {"code": "first"}, {"code": "down", "status": "503"}, {"code": "slow", "status": "429"})
+    response = outage.get("/whoami", status=503)
+    assert response.headers["Retry-After"] == "7" and json.loads(response.body)["type"].endswith(":down")
+    limited = refusing_app(sqlite_url, {"code": "first"}, {"code": "slow", "status": "429"})
+    assert json.loads(limited.get("/whoami", status=429).body)["type"].endswith(":slow")
+    plain = refusing_app(sqlite_url, {"code": "first"}, {"code": "second"})
+    assert json.loads(plain.get("/whoami", status=401).body)["type"].endswith(":first")
+    # Credentials proven to be one policy's: its 401 is the answer, not another policy's outage.
+    proven = refusing_app(sqlite_url, {"code": "down", "status": "503"}, {"code": "expired", "rank": RANK_PROVEN})
+    assert json.loads(proven.get("/whoami", status=401).body)["type"].endswith(":expired")
+    # A policy that holds nothing for the credentials does not mask another's outage.
+    not_mine = refusing_app(sqlite_url, {"code": "unknown_key", "rank": RANK_NOT_MINE}, {"code": "down", "status": "503"})
+    assert not_mine.get("/whoami", status=503).headers["Retry-After"] == "7"
+
+
+def test_one_challenge_per_protection_space_where_its_first_policy_stands(sqlite_url):
+    app = refusing_app(sqlite_url,
+                       {"code": "a", "rank": "0", "realm": "one"},
+                       {"code": "b", "rank": "0", "realm": "two"},
+                       {"code": "c", "rank": "2", "realm": "one"},
+                       {"code": "d", "rank": "1", "realm": "one", "auth_scheme": "Other"},
+                       {"code": "e", "rank": "1", "realm": "two"},
+                       foreign=2)
+    response = app.get("/whoami", status=401)
+    assert json.loads(response.body)["type"].endswith(":c")
+    assert response.headers.getall("WWW-Authenticate") == [
+        'Refusing realm="one", error="c"',
+        'Refusing realm="two", error="e"',
+        'Other realm="one", error="d"',
+        'DemoToken realm="test"',  # two foreign policies with the same challenge: once
+    ]

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-MAX_TTL_SECONDS = 30 * 86400
-
 
 def jwt_policies_from_ini(ini: str, settings: dict[str, Any], name: str | None = None) -> list[tuple[str, Any]]:
     """Build the ini's JWT policies (``multiauth.policy.<name>.*``) as the server would: ``[(name, policy)]``.
@@ -44,6 +42,7 @@ def jwt_policies_from_ini(ini: str, settings: dict[str, Any], name: str | None =
 
 def cmd_issue_token(args: argparse.Namespace) -> str:
     """Print an access token (only the token, so ``TOKEN=$(authsuite issue-token ...)`` works)."""
+    from pyramid_authsuite.jwt.policy import MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS
     from pyramid_authsuite.scripts.cli import CommandError, _userid, load_ini_settings, open_backends
 
     userid = _userid(args)
@@ -56,8 +55,12 @@ def cmd_issue_token(args: argparse.Namespace) -> str:
         raise CommandError(f"JWT policy {names} has no signing key (it verifies only: jwks_url or a public key)")
     name, policy = signing[0]
     ttl = args.ttl if args.ttl is not None else policy.access_token_ttl_seconds
-    if not 1 <= ttl <= MAX_TTL_SECONDS:
-        raise CommandError(f"--ttl is 1 second to {MAX_TTL_SECONDS // 86400} days")
+    # The bounds of access_token_ttl_seconds: a token from the CLI is no different from one from POST /tokens.
+    if not MIN_ACCESS_TOKEN_TTL_SECONDS <= ttl <= MAX_ACCESS_TOKEN_TTL_SECONDS:
+        raise CommandError(
+            f"--ttl is {MIN_ACCESS_TOKEN_TTL_SECONDS} to {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds"
+            " (the bounds of access_token_ttl_seconds)"
+        )
     account = backends.authsuite_accounts.get(userid)
     if account is None or account.disabled:
         raise CommandError(f"no enabled user {userid!r}")
@@ -68,5 +71,5 @@ def register(commands: Any) -> None:
     issue = commands.add(
         "issue-token", cmd_issue_token, "Print a JWT access token for an account (signed as POST /tokens signs)."
     )
-    issue.add_argument("--ttl", type=int, help="lifetime in seconds (default: the policy's access_token_ttl_seconds)")
+    issue.add_argument("--ttl", type=int, help="lifetime in seconds, within the bounds of access_token_ttl_seconds (default: its value)")
     issue.add_argument("--policy", help="the multiauth policy name, when several JWT policies are configured")

@@ -19,7 +19,8 @@ Three ways to configure local keys (one per policy), plus a remote key set:
     that signs (default: the first that can).
 
 and ``jwks_url``: the keys of an external issuer, fetched with PyJWT's
-``PyJWKClient`` (:class:`RemoteKeySet`).
+``PyJWKClient`` (:class:`RemoteKeySet`). With none of them, a development key
+(:func:`development_key`) is derived from the server secret.
 
 Each key is bound to its algorithms here, at start-up (RFC 8725 section
 3.1): an HMAC algorithm is never bound to an asymmetric key, so the
@@ -33,7 +34,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -51,7 +52,7 @@ from pyramid_authsuite.jwt.protocol import (
     TokenError,
     VerificationKey,
 )
-from pyramid_authsuite.settings import as_secret
+from pyramid_authsuite.settings import as_list, as_secret
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,14 @@ logger = logging.getLogger(__name__)
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MIN_RSA_BITS = 2048  # RFC 7518 section 3.3
 _EC_CURVES = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+
+# The development key (no key configured): Ed25519, whose private key is a
+# 32-byte seed (RFC 8032 section 5.1.5) derived from the server secret under
+# its own purpose, so every process sharing the account store signs alike
+# and GET /.well-known/jwks.json publishes it. EdDSA, because PyJWT's
+# PyJWKClient reads OKP keys out of the box.
+DEVELOPMENT_ALGORITHM = "EdDSA"
+DEVELOPMENT_KEY_PURPOSE = "jwt development ed25519 seed"
 
 
 class JWKSUnavailable(BackendUnavailable):
@@ -303,17 +312,110 @@ class KeyRing:
     def find(self, kid: str | None) -> VerificationKey:
         if kid is None:
             if self.default is None:
-                raise TokenError(protocol.UNKNOWN_KEY)
+                raise TokenError(protocol.UNKNOWN_KEY, protocol.NO_KEY)
             return self.default
         # A plain dict lookup: a kid is never a path, a query or a URL.
         key = self.by_kid.get(kid)
         if key is None:
-            raise TokenError(protocol.UNKNOWN_KEY)
+            raise TokenError(protocol.UNKNOWN_KEY, protocol.NO_KEY)
         return key
 
     def public_jwks(self) -> list[dict[str, Any]]:
         """The public keys as JWKs (never a secret)."""
         return [jwk for jwk in (key.jwk() for key in self.keys) if jwk is not None]
+
+
+def is_given(value: Any) -> bool:
+    """Whether a setting was given: not ``None`` and not blank."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def parse_algorithms(algorithms: Any, algorithm: Any) -> tuple[str, ...]:
+    """The ``algorithms`` (or ``algorithm``) allow-list; empty when neither is set."""
+    if is_given(algorithms) and is_given(algorithm):
+        raise SettingError("algorithm", "set algorithms or algorithm, not both")
+    if is_given(algorithm):
+        return check_algorithm_names("algorithm", as_list("algorithm", algorithm))
+    if is_given(algorithms):
+        names = check_algorithm_names("algorithms", as_list("algorithms", algorithms))
+        if not names:
+            raise SettingError("algorithms", "list at least one algorithm")
+        return names
+    return ()
+
+
+class KeyConfiguration(NamedTuple):
+    """What :func:`configure_keys` settled.
+
+    ``keyring``
+        The local keys; ``None`` for a JWKS or for the development key
+        (derived later, from the registry).
+    ``algorithms``
+        The allow-list.
+    ``jwks_url``
+        The external issuer's JWKS, when that is the way.
+    """
+
+    keyring: KeyRing | None
+    algorithms: tuple[str, ...]
+    jwks_url: str | None
+
+
+def configure_keys(
+    secret: Any,
+    private_key: Any,
+    public_key: Any,
+    keys: Any,
+    signing_kid: Any,
+    jwks_url: Any,
+    allowed: tuple[str, ...],
+) -> KeyConfiguration:
+    """One of the ways of the module docstring, from a policy's settings (``allowed``: :func:`parse_algorithms`)."""
+    ways = [name for name, value in (("secret", secret), ("keys", keys), ("jwks_url", jwks_url)) if is_given(value)]
+    if is_given(private_key) or is_given(public_key):
+        ways.append("private_key/public_key")
+    if len(ways) > 1:
+        raise SettingError(ways[1].split("/")[0], f"configure one of secret, private_key/public_key, keys or jwks_url, not {' and '.join(ways)}")
+    if is_given(signing_kid) and not is_given(keys):
+        raise SettingError("signing_kid", "only meaningful with keys")
+    if is_given(secret):
+        raw = secret if isinstance(secret, bytes) else as_secret("secret", secret)
+        ring = KeyRing([secret_key(raw, allowed)])
+    elif is_given(private_key) or is_given(public_key):
+        pair = asymmetric_key(
+            str(private_key) if is_given(private_key) else None, str(public_key) if is_given(public_key) else None, allowed
+        )
+        ring = KeyRing([pair])
+    elif is_given(keys):
+        ring = KeyRing(parse_keys(as_list("keys", keys), allowed), str(signing_kid).strip() if is_given(signing_kid) else None)
+    elif is_given(jwks_url):
+        url = check_jwks_url(str(jwks_url))
+        algorithms = allowed or ("RS256",)
+        hmac = [alg for alg in algorithms if alg in HMAC_ALGORITHMS]
+        if hmac:
+            raise SettingError("algorithms", f"{hmac[0]} is never accepted from a JWKS (published keys are public keys)")
+        return KeyConfiguration(None, algorithms, url)
+    else:
+        if allowed and allowed != (DEVELOPMENT_ALGORITHM,):
+            raise SettingError(
+                "algorithms", f"without secret, keys or a key pair, the development key is {DEVELOPMENT_ALGORITHM} only"
+            )
+        return KeyConfiguration(None, (DEVELOPMENT_ALGORITHM,), None)
+    return KeyConfiguration(ring, tuple(a for a in SUPPORTED_ALGORITHMS if a in ring.algorithms), None)
+
+
+def development_key(registry: Any) -> LocalKey:
+    """The development signing key: Ed25519 from a seed derived from the server secret.
+
+    Deterministic, so nothing new is stored: every process sharing the
+    account store (or ``authsuite.secret``) derives the same key, across
+    restarts. Its ``kid`` is its RFC 7638 thumbprint.
+    """
+    from pyramid_authsuite.secret import derived_key
+
+    private = ed25519.Ed25519PrivateKey.from_private_bytes(derived_key(registry, DEVELOPMENT_KEY_PURPOSE))
+    public = private.public_key()
+    return LocalKey(protocol.jwk_thumbprint(public_jwk(public)), (DEVELOPMENT_ALGORITHM,), public, private)
 
 
 def check_jwks_url(url: str) -> str:
@@ -390,7 +492,7 @@ class RemoteKeySet:
     def find(self, kid: str | None) -> VerificationKey:
         if kid is None:
             # An issuer publishing a JWKS names its keys; guessing is not verifying.
-            raise TokenError(protocol.UNKNOWN_KEY)
+            raise TokenError(protocol.UNKNOWN_KEY, protocol.NO_KEY)
         now = self.clock()
         keys = self._keys
         if keys is None or now - self._fetched_at >= self.cache_seconds:
@@ -399,7 +501,7 @@ class RemoteKeySet:
         if key is None:
             key = self._refresh(forced=True, kid=kid).get(kid)
         if key is None:
-            raise TokenError(protocol.UNKNOWN_KEY)
+            raise TokenError(protocol.UNKNOWN_KEY, protocol.NO_KEY)
         return key
 
     def keys(self) -> dict[str, VerificationKey]:

@@ -13,19 +13,19 @@ from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.identity import Identity
 from pyramid_authsuite.jwt import protocol
 from pyramid_authsuite.jwt.keys import (
+    DEVELOPMENT_ALGORITHM,
     KeyRing,
-    LocalKey,
     RemoteKeySet,
-    asymmetric_key,
-    check_algorithm_names,
-    check_jwks_url,
-    parse_keys,
-    secret_key,
+    configure_keys,
+    development_key,
+    is_given,
+    parse_algorithms,
 )
-from pyramid_authsuite.jwt.protocol import HMAC_ALGORITHMS, ClaimRules, TokenError
+from pyramid_authsuite.jwt.protocol import ClaimRules, TokenError
 from pyramid_authsuite.jwt.verified import VerifiedTokenCache, freeze_claims
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict
-from pyramid_authsuite.settings import as_bool, as_duration, as_float, as_int, as_list, as_secret
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Verdict
+from pyramid_authsuite.security import RANK_NOT_MINE, RANK_ORDINARY, RANK_PROVEN, RankedRefusal
+from pyramid_authsuite.settings import as_bool, as_duration, as_float, as_int, as_list
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,15 @@ ISSUED_TYP = "at+jwt"
 
 REVOKED = "The access token has been revoked."
 ACCOUNT_UNAVAILABLE = "The account of this access token is disabled or unknown."
+
+# Lifetime of issued tokens (access_token_ttl_seconds, issue-token --ttl).
+MIN_ACCESS_TOKEN_TTL_SECONDS = 60
+MAX_ACCESS_TOKEN_TTL_SECONDS = 86400
+
+# A refusal's rank among several JWT policies (see pyramid_authsuite.security):
+# holding no key for a token says it was meant for another policy; a verified
+# signature says it was meant for this one.
+_RANKS = {protocol.NO_KEY: RANK_NOT_MINE, protocol.UNVERIFIED: RANK_ORDINARY, protocol.SIGNED: RANK_PROVEN}
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
 _AUTH_TYPE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}")  # an RFC 9110 token
@@ -83,10 +92,6 @@ def _typed(value: Any) -> tuple[Any, ...]:
     return (type(value), value)
 
 
-def _given(value: Any) -> bool:
-    return value is not None and not (isinstance(value, str) and not value.strip())
-
-
 def parse_principal_claims(value: Any) -> tuple[tuple[str, str], ...]:
     """``CLAIM=PREFIX`` entries: a claim's values become ``PREFIX:<value>`` principals.
 
@@ -126,16 +131,16 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         and ``jwks_max_stale_seconds`` (1 day: how long the last set serves
         while the issuer is down).
     (none)
-        Development: HS256 with a key derived from the server secret
+        Development: an Ed25519 key (EdDSA) derived from the server secret
         (``authsuite.secret``, or the one generated into the account store),
-        resolved on first use.
+        resolved on first use and published at ``/.well-known/jwks.json``.
 
     Verification:
 
     ``algorithms`` (alias ``algorithm``)
         The allow-list. Default: HS256 for a secret, the key's own algorithm
         for a key pair, the keys' algorithms for ``keys``, RS256 for
-        ``jwks_url``. ``none`` is refused, and so is an HMAC algorithm with
+        ``jwks_url``, EdDSA for the development key. ``none`` is refused, and so is an HMAC algorithm with
         an asymmetric key.
     ``issuer``, ``audience``
         Required ``iss``; accepted ``aud`` values (a list; the first is
@@ -165,7 +170,7 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
     State:
 
     ``access_token_ttl_seconds``
-        Lifetime of issued tokens. Default 1h, at most 1 day.
+        Lifetime of issued tokens. Default 1h; 1 minute to 1 day.
     ``verified_cache_size`` / ``verified_cache_seconds``
         The verified-token cache (10 000 entries / 300 s; size 0 turns it off).
     ``check_account``
@@ -213,13 +218,15 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         jwks_max_stale_seconds: int | str = 86400,
     ):
         super().__init__(realm=realm)
-        allowed = self._parse_algorithms(algorithms, algorithm)
-        self._keyring: KeyRing | None = None
+        allowed = parse_algorithms(algorithms, algorithm)
+        configured = configure_keys(secret, private_key, public_key, keys, signing_kid, jwks_url, allowed)
+        # None until the development key is derived (it needs the registry).
+        self._keyring: KeyRing | None = configured.keyring
         self._remote: RemoteKeySet | None = None
-        jwks = self._configure_keys(secret, private_key, public_key, keys, signing_kid, jwks_url, allowed)
-        if jwks is not None:
+        self.algorithms = configured.algorithms
+        if configured.jwks_url is not None:
             self._remote = RemoteKeySet(
-                jwks,
+                configured.jwks_url,
                 self.algorithms,
                 cache_seconds=as_duration("jwks_cache_seconds", jwks_cache_seconds, minimum=1),
                 refetch_seconds=as_duration("jwks_refetch_seconds", jwks_refetch_seconds, minimum=0),
@@ -227,8 +234,8 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
                 max_stale_seconds=as_duration("jwks_max_stale_seconds", jwks_max_stale_seconds, minimum=0),
             )
 
-        self.issuer = str(issuer).strip() if _given(issuer) else None
-        self.audiences = tuple(as_list("audience", audience)) if _given(audience) else ()
+        self.issuer = str(issuer).strip() if is_given(issuer) else None
+        self.audiences = tuple(as_list("audience", audience)) if is_given(audience) else ()
         self.leeway_seconds = as_duration("leeway_seconds", leeway_seconds, minimum=0, maximum=300)
         self.userid_claim = str(userid_claim).strip()
         if not self.userid_claim:
@@ -241,7 +248,7 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
             required += ("iss",)
         if self.audiences:
             required += ("aud",)
-        self.typ = str(typ).strip() if _given(typ) else None
+        self.typ = str(typ).strip() if is_given(typ) else None
         self.rules = ClaimRules(
             required=tuple(dict.fromkeys(required)),
             issuer=self.issuer,
@@ -272,91 +279,35 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
             self._auth_type = None
 
         self.access_token_ttl_seconds = as_duration(
-            "access_token_ttl_seconds", access_token_ttl_seconds, minimum=60, maximum=86400
+            "access_token_ttl_seconds",
+            access_token_ttl_seconds,
+            minimum=MIN_ACCESS_TOKEN_TTL_SECONDS,
+            maximum=MAX_ACCESS_TOKEN_TTL_SECONDS,
         )
         self.max_token_bytes = as_int("max_token_bytes", max_token_bytes, minimum=256, maximum=65536)
         self.verified_cache_seconds = as_duration("verified_cache_seconds", verified_cache_seconds, minimum=0)
         cache_size = as_int("verified_cache_size", verified_cache_size, minimum=0, maximum=10_000_000)
         self._verified = VerifiedTokenCache(cache_size if self.verified_cache_seconds else 0)
         self.check_account = (
-            as_bool("check_account", check_account) if _given(check_account) else self._remote is None
+            as_bool("check_account", check_account) if is_given(check_account) else self._remote is None
         )
         self.account_check_seconds = as_duration("account_check_seconds", account_check_seconds, minimum=0, maximum=3600)
         self._accounts: dict[str, tuple[float, bool]] = {}
         self._principals_memo: dict[tuple, frozenset[str]] = {}
-        self._refusals: dict[str, Verdict] = {}
+        self._refusals: dict[tuple[str, int], Verdict] = {}
 
     # -- configuration ----------------------------------------------------------
-
-    @staticmethod
-    def _parse_algorithms(algorithms: Any, algorithm: Any) -> tuple[str, ...]:
-        if _given(algorithms) and _given(algorithm):
-            raise SettingError("algorithm", "set algorithms or algorithm, not both")
-        if _given(algorithm):
-            return check_algorithm_names("algorithm", as_list("algorithm", algorithm))
-        if _given(algorithms):
-            names = check_algorithm_names("algorithms", as_list("algorithms", algorithms))
-            if not names:
-                raise SettingError("algorithms", "list at least one algorithm")
-            return names
-        return ()
-
-    def _configure_keys(
-        self,
-        secret: Any,
-        private_key: Any,
-        public_key: Any,
-        keys: Any,
-        signing_kid: Any,
-        jwks_url: Any,
-        allowed: tuple[str, ...],
-    ) -> str | None:
-        """Build the local key ring and set ``self.algorithms``; returns the JWKS URL if that is the way."""
-        ways = [name for name, value in (("secret", secret), ("keys", keys), ("jwks_url", jwks_url)) if _given(value)]
-        if _given(private_key) or _given(public_key):
-            ways.append("private_key/public_key")
-        if len(ways) > 1:
-            raise SettingError(ways[1].split("/")[0], f"configure one of secret, private_key/public_key, keys or jwks_url, not {' and '.join(ways)}")
-        if _given(signing_kid) and not _given(keys):
-            raise SettingError("signing_kid", "only meaningful with keys")
-        if _given(secret):
-            raw = secret if isinstance(secret, bytes) else as_secret("secret", secret)
-            self._keyring = KeyRing([secret_key(raw, allowed)])
-        elif _given(private_key) or _given(public_key):
-            pair = asymmetric_key(
-                str(private_key) if _given(private_key) else None, str(public_key) if _given(public_key) else None, allowed
-            )
-            self._keyring = KeyRing([pair])
-        elif _given(keys):
-            ring = parse_keys(as_list("keys", keys), allowed)
-            self._keyring = KeyRing(ring, str(signing_kid).strip() if _given(signing_kid) else None)
-        elif _given(jwks_url):
-            url = check_jwks_url(str(jwks_url))
-            self.algorithms = allowed or ("RS256",)
-            hmac = [alg for alg in self.algorithms if alg in HMAC_ALGORITHMS]
-            if hmac:
-                raise SettingError("algorithms", f"{hmac[0]} is never accepted from a JWKS (published keys are public keys)")
-            return url
-        elif allowed and allowed != ("HS256",):
-            raise SettingError("algorithms", "without secret, keys or a key pair, the development key is HS256 only")
-        if self._keyring is not None:
-            self.algorithms = tuple(a for a in protocol.SUPPORTED_ALGORITHMS if a in self._keyring.algorithms)
-        else:
-            self.algorithms = ("HS256",)
-        return None
 
     def _local_keys(self, registry: Any) -> KeyRing:
         """The configured keys, or the development key, derived from the server secret on first use."""
         ring = self._keyring
         if ring is None:
-            from pyramid_authsuite.secret import derived_key
-
-            secret = derived_key(registry, "jwt")
-            ring = self._keyring = KeyRing([LocalKey(None, ("HS256",), secret, secret)])
+            ring = self._keyring = KeyRing([development_key(registry)])
             logger.warning(
-                "JWT policy %r has no secret, keys or key pair: it signs HS256 with a key derived from the "
-                "server secret (fine for development; configure a key for production)",
+                "JWT policy %r has no secret, keys or key pair: it signs with a development key (%s) derived "
+                "from the server secret (fine for development; configure a key for production)",
                 getattr(self, "_pyramid_multiauth_name", self.scheme),
+                DEVELOPMENT_ALGORITHM,
             )
         return ring
 
@@ -400,14 +351,14 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
             try:
                 entry = self._verify_token(token, request.registry, now)
             except TokenError as error:
-                return self._refused(error.description)
+                return self._refused(error.description, _RANKS[error.stage])
             if digest is not None:
                 verified.put(digest, entry, now)
         registry = request.registry
         if registry.authsuite_cache.get(REVOKED_PREFIX + entry.revocation_key) is not None:
-            return self._refused(REVOKED)
+            return self._refused(REVOKED, RANK_PROVEN)
         if self.check_account and not self._account_usable(registry, entry.userid, now):
-            return self._refused(ACCOUNT_UNAVAILABLE)
+            return self._refused(ACCOUNT_UNAVAILABLE, RANK_PROVEN)
         environ[TOKEN_KEY] = (self, entry)
         return entry.verdict
 
@@ -417,7 +368,7 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         claims = verified.claims
         userid = claims.get(self.userid_claim)
         if not isinstance(userid, str) or not 0 < len(userid) <= 256 or not userid.isprintable():
-            raise TokenError(self._invalid_userid)
+            raise TokenError(self._invalid_userid, protocol.SIGNED)
         # Frozen first: arrays become tuples, which also makes the values
         # hashable for the principals memo.
         frozen = freeze_claims(claims)
@@ -501,19 +452,26 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         self._accounts[userid] = (now + self.account_check_seconds, usable)
         return usable
 
-    def _refused(self, description: str) -> Verdict:
-        verdict = self._refusals.get(description)
+    def _refused(self, description: str, rank: int = RANK_ORDINARY) -> Verdict:
+        """The refusal verdict for a fixed description, built once per (description, rank).
+
+        ``rank`` tells the security policy, when several JWT policies read
+        the same token, which one's refusal to report (the token's own).
+        """
+        memo_key = (description, rank)
+        verdict = self._refusals.get(memo_key)
         if verdict is None:
             logger.debug("JWT refused: %s", description)
             verdict = Verdict(
-                refusal=Refusal(
+                refusal=RankedRefusal(
                     code="invalid_token",
                     detail=description,
                     challenge_params=(("error", "invalid_token"), ("error_description", description)),
+                    rank=rank,
                 )
             )
             if len(self._refusals) < 100:
-                self._refusals[description] = verdict
+                self._refusals[memo_key] = verdict
         return verdict
 
     # -- issuing and revoking ------------------------------------------------------------
@@ -536,6 +494,8 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         if signing is None:
             raise ValueError("this JWT policy has no key to sign tokens with")
         ttl = self.access_token_ttl_seconds if ttl is None else int(ttl)
+        if not MIN_ACCESS_TOKEN_TTL_SECONDS <= ttl <= MAX_ACCESS_TOKEN_TTL_SECONDS:
+            raise ValueError(f"ttl must be {MIN_ACCESS_TOKEN_TTL_SECONDS} to {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds")
         now = int(_now())
         claims: dict[str, Any] = {"sub": account.userid, "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
         claims[self.userid_claim] = account.userid
@@ -560,9 +520,18 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         ttl = max(1.0, entry.expires_at + self.leeway_seconds - _now() + 1)
         registry.authsuite_cache.set(REVOKED_PREFIX + entry.revocation_key, 1, ttl)
 
-    def public_jwks(self) -> list[dict[str, Any]]:
-        """The public verification keys of this policy as JWKs (none for secrets or a remote issuer)."""
-        if self._keyring is None:
+    def public_jwks(self, registry: Any = None) -> list[dict[str, Any]]:
+        """The public verification keys of this policy as JWKs (none for secrets or a remote issuer).
+
+        ``registry``
+            Lets the development key be derived if it was not yet (without
+            it, a policy that has not signed or verified yet publishes none).
+        """
+        if self._remote is not None:
             return []
+        if self._keyring is None:
+            if registry is None:
+                return []
+            self._local_keys(registry)
         return self._keyring.public_jwks()
 

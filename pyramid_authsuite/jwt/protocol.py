@@ -98,12 +98,31 @@ _SCAN_JSON = _JSON.scan_once
 _JSON_WHITESPACE = " \t\n\r"  # RFC 8259 section 2
 
 
-class TokenError(Exception):
-    """A token was refused. ``description`` is a fixed sentence (RFC 6750 ``error_description``)."""
+# How far verification got when a token was refused (``TokenError.stage``).
+# A server with several JWT policies tells by it which policy a token was
+# meant for: the one that verified its signature, not one that holds no key
+# for it at all.
+NO_KEY = 0
+"""The verifier holds no key for this token: ``alg`` outside its allow-list, unknown ``kid``, ``alg`` not bound to the key."""
+UNVERIFIED = 1
+"""Refused before its signature verified: malformed, unsigned, bad signature..."""
+SIGNED = 2
+"""The signature verified (the token is this verifier's), then the token was refused: expired, wrong issuer..."""
 
-    def __init__(self, description: str):
+
+class TokenError(Exception):
+    """A token was refused.
+
+    ``description``
+        A fixed sentence (RFC 6750 ``error_description``).
+    ``stage``
+        :data:`NO_KEY`, :data:`UNVERIFIED` (the default) or :data:`SIGNED`.
+    """
+
+    def __init__(self, description: str, stage: int = UNVERIFIED):
         super().__init__(description)
         self.description = description
+        self.stage = stage
 
 
 MALFORMED = "The access token is malformed."
@@ -294,12 +313,24 @@ def _split_token(token: str, max_bytes: int) -> tuple[bytes, bytes, bytes, bytes
     if len(segments) != 3:
         raise TokenError(ENCRYPTED if len(segments) == 5 else MALFORMED)
     header_segment, payload_segment, signature_segment = segments
-    # None empty: the signature of alg "none" is.
-    if not (header_segment and payload_segment and signature_segment):
+    if not (header_segment and payload_segment):
         raise TokenError(MALFORMED)
+    if not signature_segment:
+        # An empty signature is what alg "none" makes (RFC 7519 section 6.1):
+        # name that refusal rather than calling the token malformed.
+        raise TokenError(ALG_NONE if _names_alg_none(header_segment) else MALFORMED)
     # Not required to be the canonical encoding: nothing is keyed on the
     # signature's spelling (revocation uses the signed part or jti).
     return raw, header_segment, payload_segment, _b64_decode(signature_segment)
+
+
+def _names_alg_none(header_segment: bytes) -> bool:
+    """Whether a (translated) header segment is a JSON object whose ``alg`` is ``none``, in any case."""
+    try:
+        alg = _json_object(_b64_decode(header_segment)).get("alg")
+    except TokenError:
+        return False
+    return isinstance(alg, str) and alg.lower() == "none"
 
 
 def check_header(header: Mapping[str, Any], allowed_algorithms: Iterable[str], typ: str | None) -> tuple[str, str | None]:
@@ -310,13 +341,13 @@ def check_header(header: Mapping[str, Any], allowed_algorithms: Iterable[str], t
     if alg.lower() == "none":
         raise TokenError(ALG_NONE)
     if alg not in allowed_algorithms:
-        raise TokenError(ALG_REFUSED)
+        raise TokenError(ALG_REFUSED, NO_KEY)
     for name in _REFUSED_HEADERS:
         if name in header:
             raise TokenError(UNSUPPORTED_HEADER)
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH):
-        raise TokenError(UNKNOWN_KEY)
+        raise TokenError(UNKNOWN_KEY, NO_KEY)
     if typ is not None:
         token_typ = header.get("typ")
         if not isinstance(token_typ, str) or normalize_typ(token_typ) != normalize_typ(typ):
@@ -327,7 +358,7 @@ def check_header(header: Mapping[str, Any], allowed_algorithms: Iterable[str], t
 def verify_signature(signing_input: str | bytes, signature: bytes, alg: str, key: VerificationKey) -> None:
     """Verify with ``key`` if ``alg`` is one it is bound to; ``TokenError`` otherwise."""
     if alg not in key.algorithms:
-        raise TokenError(ALG_REFUSED)
+        raise TokenError(ALG_REFUSED, NO_KEY)
     message = signing_input if type(signing_input) is bytes else signing_input.encode("ascii")  # type: ignore[union-attr]
     hmac_state = key._hmac.get(alg)  # type: ignore[attr-defined]
     if hmac_state is not None:
@@ -429,8 +460,13 @@ def verify_token(
         if len(_CHECKED_HEADERS) >= _CHECKED_HEADERS_LIMIT:
             _CHECKED_HEADERS.clear()
         _CHECKED_HEADERS[memo_key] = (header, alg, kid)
-    claims = _json_object(_b64_decode(payload_segment))
-    validate_claims(claims, rules, now)
+    try:
+        claims = _json_object(_b64_decode(payload_segment))
+        validate_claims(claims, rules, now)
+    except TokenError as error:
+        # Signed by a key of ours: whatever is wrong, the token is ours.
+        error.stage = SIGNED
+        raise
     # VerifiedToken(...) without the Python-level __new__ of a named tuple.
     return _new_tuple(VerifiedToken, (header, claims, kid, alg, token[:signed_length]))
 

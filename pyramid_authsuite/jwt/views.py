@@ -79,7 +79,7 @@ def jwks(request: Any) -> dict[str, Any]:
     keys: list[dict[str, Any]] = []
     seen: set[str] = set()
     for policy in jwt_policies(request.registry):
-        for jwk in policy.public_jwks():
+        for jwk in policy.public_jwks(request.registry):
             if jwk["kid"] not in seen:
                 seen.add(jwk["kid"])
                 keys.append(jwk)

@@ -6,7 +6,9 @@ import pytest
 from pyramid.paster import get_app
 from webtest import TestApp
 
-from pyramid_authsuite.scripts.cli import main
+from pyramid_authsuite.exceptions import SettingError
+from pyramid_authsuite.jwt.policy import JWTAuthenticationPolicy
+from pyramid_authsuite.scripts.cli import main, open_backends
 from tests.jwt.helpers import SECRET, bearer, private_key, write_pems
 
 INI = """\
@@ -64,8 +66,10 @@ def test_issue_token_default_ttl_is_the_policys(ini, capsys):
     "argv, message",
     [
         (["-u", "nobody"], "no enabled user 'nobody'"),
-        (["-u", "alice", "--ttl", "0"], "--ttl is 1 second to 30 days"),
-        (["-u", "alice", "--ttl", str(31 * 86400)], "--ttl is 1 second to 30 days"),
+        (["-u", "alice", "--ttl", "0"], "--ttl is 60 to 86400 seconds"),
+        (["-u", "alice", "--ttl", "59"], "--ttl is 60 to 86400 seconds"),
+        (["-u", "alice", "--ttl", "86401"], "--ttl is 60 to 86400 seconds"),
+        (["-u", "alice", "--ttl", str(31 * 86400)], "--ttl is 60 to 86400 seconds"),
         (["-u", "alice", "--policy", "other"], "configures no JWT policy named 'other'"),
         (["-u", "bad name"], "invalid user name"),
     ],
@@ -75,8 +79,26 @@ def test_issue_token_errors(ini, capsys, argv, message):
     assert code == 1 and out == "" and message in err
 
 
+@pytest.mark.parametrize("ttl", [60, 86400])
+def test_issue_token_ttl_has_the_bounds_of_access_token_ttl_seconds(ini, capsys, ttl):
+    """The CLI and the policy setting accept and refuse the same lifetimes."""
+    code, token, err = run(capsys, "issue-token", "--ini", ini, "-u", "alice", "--ttl", str(ttl))
+    assert code == 0 and err == ""
+    payload = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="https://cli.example")
+    assert payload["exp"] - payload["iat"] == ttl
+    JWTAuthenticationPolicy(secret=SECRET, access_token_ttl_seconds=str(ttl))
+    for outside in (ttl - 1, ttl + 1):
+        if 60 <= outside <= 86400:
+            continue
+        with pytest.raises(SettingError):
+            JWTAuthenticationPolicy(secret=SECRET, access_token_ttl_seconds=str(outside))
+
+
 def test_issue_token_for_a_disabled_account_fails(ini, capsys):
-    assert run(capsys, "disable-user", "--ini", ini, "-u", "alice")[0] == 0
+    # Disabled in the store itself: disable-user's exit status on memory:// is its own business.
+    backends = open_backends(ini)
+    backends.authsuite_accounts.update("alice", disabled=True)
+    backends.authsuite_accounts.close()
     code, _, err = run(capsys, "issue-token", "--ini", ini, "-u", "alice")
     assert code == 1 and "no enabled user" in err
 

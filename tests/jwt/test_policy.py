@@ -11,9 +11,11 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import pyramid_authsuite.jwt.policy as jwt_policy_module
 from pyramid_authsuite.jwt import protocol
+from pyramid_authsuite.jwt.keys import DEVELOPMENT_KEY_PURPOSE
 from pyramid_authsuite.jwt.policy import REVOKED_PREFIX, JWTAuthenticationPolicy
 from pyramid_authsuite.secret import derived_key
 from tests.apps import basic, make_demo, registry
@@ -213,9 +215,20 @@ def test_hs256_signed_with_the_rsa_public_key_is_refused(build, tmp_path):
 
 
 def test_alg_none_is_refused(app):
+    # The empty signature alg none makes (RFC 7519 section 6.1) is named for what it is, not "malformed".
     unsigned = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}."
-    assert refused(app, unsigned) == protocol.MALFORMED
+    assert refused(app, unsigned) == protocol.ALG_NONE
     assert refused(app, unsigned + "c2ln") == protocol.ALG_NONE
+    for alg in ("none", "None", "NONE"):
+        assert refused(app, f"{b64({'alg': alg})}.{b64(claims())}.") == protocol.ALG_NONE
+    # As PyJWT makes one.
+    pyjwt_unsigned = jwt.encode(claims(), None, algorithm="none")
+    assert pyjwt_unsigned.endswith(".")
+    assert refused(app, pyjwt_unsigned) == protocol.ALG_NONE
+    # An empty signature with a real algorithm is still malformed, and so is an empty header.
+    assert refused(app, f"{b64({'alg': 'HS256'})}.{b64(claims())}.") == protocol.MALFORMED
+    assert refused(app, f"{b64(b'not json')}.{b64(claims())}.") == protocol.MALFORMED
+    assert refused(app, f".{b64(claims())}.") == protocol.MALFORMED
 
 
 @pytest.mark.parametrize(
@@ -430,12 +443,34 @@ def test_jwks_publishes_public_keys_never_secrets(build, tmp_path):
 
 
 def test_development_key_is_derived_from_the_server_secret(build):
+    # Was HS256 under derived_key(registry, "jwt"), which no JWKS can publish;
+    # now an Ed25519 key whose seed is derived under its own purpose.
     app = build()
     value = app.post("/tokens", headers=basic("alice", PASSWORD)).json["access_token"]
-    jwt.decode(value, derived_key(registry(app), "jwt"), algorithms=["HS256"])
+    seed = derived_key(registry(app), DEVELOPMENT_KEY_PURPOSE)
+    public = ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    assert jwt.decode(value, public, algorithms=["EdDSA"])["sub"] == "alice"
+    header = jwt.get_unverified_header(value)
+    assert header["alg"] == "EdDSA" and header["kid"]
     app.get("/whoami", headers=bearer(value), status=200)
     second = build()  # another app on the same store: same server secret, same key
     second.get("/whoami", headers=bearer(value), status=200)
+    # An HS256 token under the key the development default used to derive is not accepted.
+    old_default = token(derived_key(registry(app), "jwt"), "HS256")
+    assert refused(app, old_default) == protocol.ALG_REFUSED
+
+
+def test_development_key_is_published_before_its_first_use(build):
+    """The JWK Set lists the development key from the first request on, in every process on the store."""
+    first = build()
+    (jwk,) = first.get("/.well-known/jwks.json", status=200).json["keys"]
+    assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and jwk["alg"] == "EdDSA" and jwk["use"] == "sig"
+    assert set(jwk) == {"kty", "crv", "x", "kid", "alg", "use"}
+    second = build()
+    assert second.get("/.well-known/jwks.json").json["keys"] == [jwk]
+    value = second.post("/tokens", headers=basic("alice", PASSWORD)).json["access_token"]
+    assert jwt.get_unverified_header(value)["kid"] == jwk["kid"]
+    assert jwt.decode(value, jwt.PyJWK(jwk), algorithms=["EdDSA"])["sub"] == "alice"
 
 
 # -- the verified-token cache and the account bound -----------------------------------------

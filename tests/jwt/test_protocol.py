@@ -143,6 +143,41 @@ def test_alg_none_is_refused_whatever_the_signature(alg):
     assert refused.value.description == protocol.ALG_NONE
 
 
+def test_an_unsigned_pyjwt_token_is_refused_as_unsigned_not_malformed():
+    """PyJWT's alg none token has an empty signature (RFC 7519 section 6.1): named, not called malformed."""
+    unsigned = jwt.encode({"sub": "alice"}, None, algorithm="none")
+    assert unsigned.endswith(".")
+    for allowed in (("HS256",), ("HS256", "none")):
+        with pytest.raises(TokenError) as refused:
+            verify(unsigned, allowed=allowed)
+        assert refused.value.description == protocol.ALG_NONE
+    with pytest.raises(TokenError) as refused:
+        verify(f"{b64({'alg': 'HS256'})}.{b64({'sub': 'alice'})}.")
+    assert refused.value.description == protocol.MALFORMED
+
+
+def test_the_stage_says_how_far_verification_got():
+    """NO_KEY: no key for the token here; UNVERIFIED: refused before its signature held; SIGNED: after."""
+    cases = [
+        (jwt.encode({"sub": "a"}, b"s" * 48, algorithm="HS384"), {}, protocol.NO_KEY),  # alg not allowed
+        (jwt.encode({"sub": "a"}, b"s" * 48, algorithm="HS384"), {"allowed": ("HS256", "HS384")}, protocol.NO_KEY),
+        (signed({"alg": "HS256"}, {"sub": "a"}, key=b"t" * 32), {}, protocol.UNVERIFIED),  # bad signature
+        ("a.b", {}, protocol.UNVERIFIED),
+        (jwt.encode({"sub": "a"}, None, algorithm="none"), {}, protocol.UNVERIFIED),
+        (signed({"alg": "HS256"}, {"sub": "a", "exp": 1}), {}, protocol.SIGNED),  # expired
+        (signed({"alg": "HS256"}, {"sub": "a"}), {"rules": ClaimRules(required=("iat",))}, protocol.SIGNED),
+        (signed_payload(b"[1]"), {}, protocol.SIGNED),  # signed, but not a JSON object
+    ]
+    for token, kwargs, stage in cases:
+        with pytest.raises(TokenError) as refused:
+            verify(token, **kwargs)
+        assert refused.value.stage == stage, (token, refused.value.description)
+    with pytest.raises(TokenError) as unknown:
+        protocol.verify_token(signed({"alg": "HS256", "kid": "x"}, {"sub": "a"}),
+                              JWTAuthenticationPolicy(keys=f"y:HS256:{'s' * 32}").keyring.find, ("HS256",), RULES, 0)
+    assert unknown.value.description == protocol.UNKNOWN_KEY and unknown.value.stage == protocol.NO_KEY
+
+
 def test_an_algorithm_outside_the_allow_list_is_refused():
     token = jwt.encode({"sub": "alice"}, b"s" * 48, algorithm="HS384")
     with pytest.raises(TokenError) as refused:
