@@ -12,7 +12,7 @@ sleeps until the earliest deadline; when a call is still running then, it shuts
 down the socket of the connection that call is using. The blocked thread wakes
 at once with a connection error, SQLAlchemy discards the connection as broken,
 and the store raises ``AccountStoreUnavailable``. A call that ends in time
-costs a heap push and a ``dup()``/``close()`` of the socket.
+costs a heap push and pop and a ``dup()``/``close()`` of the socket.
 
 The socket is shut down through a duplicate of its file descriptor taken when
 the connection is attached: a descriptor number alone could have been closed
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import socket
 import threading
@@ -42,14 +43,15 @@ class Deadline:
     when the watchdog found the call still running at the deadline.
     """
 
-    __slots__ = ("expires_at", "seconds", "expired", "_done", "_socket")
+    __slots__ = ("expires_at", "seconds", "expired", "_done", "_fd")
 
     def __init__(self, expires_at: float, seconds: float):
         self.expires_at = expires_at
         self.seconds = seconds
         self.expired = False
         self._done = False
-        self._socket: socket.socket | None = None
+        # A duplicate of the attached connection's socket descriptor, or -1.
+        self._fd = -1
 
 
 class Watchdog:
@@ -73,6 +75,8 @@ class Watchdog:
         self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        # When the thread will look at the heap next without being woken.
+        self._sleeping_until = math.inf
 
     def arm(self, seconds: float) -> Deadline:
         """Start the deadline of a call that must end within ``seconds``."""
@@ -81,9 +85,11 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="authsuite-accounts-watchdog", daemon=True)
                 self._thread.start()
-            earliest = not self._heap or deadline.expires_at < self._heap[0][0]
             heapq.heappush(self._heap, (deadline.expires_at, next(self._order), deadline))
-            if earliest:
+            # Woken only for a deadline earlier than the one it sleeps until:
+            # with one timeout per store, that is about once per timeout
+            # period, not once per call.
+            if deadline.expires_at < self._sleeping_until:
                 self._wake.notify()
         return deadline
 
@@ -97,54 +103,67 @@ class Watchdog:
         """
         if refuse_late and time.monotonic() >= deadline.expires_at:
             raise DeadlineExceeded
-        duplicate = socket.socket(fileno=os.dup(dbapi_connection.fileno()))
+        duplicate = os.dup(dbapi_connection.fileno())
         with self._lock:
             if deadline._done or deadline.expired:
-                previous, duplicate = duplicate, None
+                previous, duplicate = duplicate, -1
             else:
-                previous, deadline._socket = deadline._socket, duplicate
-        if previous is not None:
-            previous.close()
-        if duplicate is None and refuse_late:
+                previous, deadline._fd = deadline._fd, duplicate
+        if previous >= 0:
+            os.close(previous)
+        if duplicate < 0 and refuse_late:
             raise DeadlineExceeded
 
     def detach(self, deadline: Deadline) -> None:
         """The call gave its connection back: the deadline no longer reaches it."""
         with self._lock:
-            attached, deadline._socket = deadline._socket, None
-        if attached is not None:
-            attached.close()
+            attached, deadline._fd = deadline._fd, -1
+        if attached >= 0:
+            os.close(attached)
 
     def disarm(self, deadline: Deadline) -> None:
-        """The call is over (the entry leaves the heap when its time comes)."""
+        """The call is over."""
         with self._lock:
             deadline._done = True
-            attached, deadline._socket = deadline._socket, None
-        if attached is not None:
-            attached.close()
+            attached, deadline._fd = deadline._fd, -1
+            self._drop_done()
+        if attached >= 0:
+            os.close(attached)
+
+    def _drop_done(self) -> None:
+        # Entries of finished calls leave the heap once they reach its top, so
+        # that it holds about the running calls only.
+        while self._heap and self._heap[0][2]._done:
+            heapq.heappop(self._heap)
 
     def _run(self) -> None:
         with self._lock:
             while True:
                 now = time.monotonic()
+                self._drop_done()
                 while self._heap and self._heap[0][0] <= now:
                     deadline = heapq.heappop(self._heap)[2]
-                    if not deadline._done:
-                        deadline.expired = True
-                        self._interrupt(deadline)
-                self._wake.wait(self._heap[0][0] - now if self._heap else None)
+                    deadline.expired = True
+                    self._interrupt(deadline)
+                    self._drop_done()
+                self._sleeping_until = self._heap[0][0] if self._heap else math.inf
+                self._wake.wait(self._sleeping_until - now if self._heap else None)
+                self._sleeping_until = -math.inf  # awake: arm() need not notify
 
     @staticmethod
     def _interrupt(deadline: Deadline) -> None:
         # Under the lock, so that detach/disarm cannot close the duplicate
-        # between the check and the shutdown. shutdown() does not block.
-        attached = deadline._socket
-        if attached is None:
+        # between the check and the shutdown. shutdown() does not block, and
+        # acts on the socket itself, which the driver's descriptor shares.
+        if deadline._fd < 0:
             return
+        sock = socket.socket(fileno=deadline._fd)
         try:
-            attached.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass  # already closed by the peer: the blocked read has its error already
+        finally:
+            sock.detach()  # the descriptor is closed by detach/disarm, as always
 
 
 #: The process-wide watchdog every store uses.

@@ -192,6 +192,7 @@ class SQLAccountStore(AccountStore):
     def _call(self) -> Iterator[None]:
         """One store call: under its deadline, with database errors translated."""
         deadline = watchdog.arm(self.timeout_seconds) if self._watched else None
+        outer = getattr(self._local, "deadline", None)  # a call made inside another (none today)
         self._local.deadline = deadline
         dbapi = self._engine.dialect.loaded_dbapi
         try:
@@ -219,7 +220,7 @@ class SQLAccountStore(AccountStore):
                 raise self._unavailable(error) from None
             raise
         finally:
-            self._local.deadline = None
+            self._local.deadline = outer
             if deadline is not None:
                 watchdog.disarm(deadline)
 

@@ -27,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from pyramid_authsuite.accounts import AccountStoreUnavailable
+from pyramid_authsuite.accounts.deadlines import DeadlineExceeded, Watchdog
 from pyramid_authsuite.accounts.sql import SQLAccountStore, normalize_database_url
 from tests.accounts.contract import PASSWORD, THREADS, cheap_hasher
 from tests.apps import basic, make_demo, registry
@@ -179,6 +180,69 @@ def test_basic_login_on_a_silent_store_is_a_503_with_retry_after(proxy, clean_po
     finally:
         proxy.resume()
         store.close()
+
+
+# -- the watchdog on its own, with socket pairs ---------------------------------
+
+
+class FakeConnection:
+    """What the watchdog needs of a driver connection: its socket's descriptor."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+def test_watchdog_shuts_down_only_the_connections_of_late_calls():
+    dog = Watchdog()
+    finished_ours, finished_peer = socket.socketpair()
+    late_ours, late_peer = socket.socketpair()
+    try:
+        finished = dog.arm(0.05)
+        dog.attach(finished, FakeConnection(finished_ours))
+        dog.disarm(finished)  # this call ended in time
+        late = dog.arm(0.1)  # expires after the first one's deadline
+        dog.attach(late, FakeConnection(late_ours))
+        late_peer.settimeout(GUARD)
+        assert late_peer.recv(1) == b""  # shut down: the peer sees the end
+        assert late.expired and not finished.expired
+        # The call that ended in time kept its connection.
+        finished_ours.sendall(b"x")
+        assert finished_peer.recv(1) == b"x"
+        with pytest.raises(DeadlineExceeded):
+            dog.attach(late, FakeConnection(late_ours))  # no new connection for a late call
+    finally:
+        for sock in (finished_ours, finished_peer, late_ours, late_peer):
+            sock.close()
+
+
+def test_watchdog_wakes_for_an_earlier_deadline():
+    dog = Watchdog()
+    long_ours, long_peer = socket.socketpair()
+    short_ours, short_peer = socket.socketpair()
+    try:
+        slow = dog.arm(600)  # the watchdog now sleeps until this one
+        dog.attach(slow, FakeConnection(long_ours))
+        call_bounded(lambda: _wait_until(lambda: dog._sleeping_until == slow.expires_at), GUARD)
+        quick = dog.arm(0.05)
+        dog.attach(quick, FakeConnection(short_ours))
+        short_peer.settimeout(GUARD)
+        assert short_peer.recv(1) == b""
+        assert quick.expired and not slow.expired
+        dog.disarm(slow)
+        dog.disarm(quick)
+    finally:
+        for sock in (long_ours, long_peer, short_ours, short_peer):
+            sock.close()
+
+
+def test_watchdog_forgets_finished_calls():
+    dog = Watchdog()
+    for _ in range(1000):
+        dog.disarm(dog.arm(60))
+    assert len(dog._heap) == 0  # not one entry per call until its time comes
 
 
 # -- what reaches the driver and the socket -----------------------------------
