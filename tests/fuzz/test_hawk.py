@@ -5,7 +5,7 @@ derived from the token by requests-hawk (not by our code) and requests are
 signed by mohawk's ``Sender``. Oracle: mohawk's ``Receiver`` with the same
 credentials, the request exactly as sent, the server's clock skew, and a
 nonce store holding the nonces the app has already accepted, so a nonce is
-never accepted twice.
+never accepted twice (per id and timestamp, as the Hawk specification scopes it).
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class HawkOracle:
 
     def __init__(self, credentials: dict[str, dict]):
         self.credentials = credentials  # Hawk id -> mohawk credentials (with the userid)
-        self.accepted: set[tuple[str, str]] = set()
+        self.accepted: set[tuple[str, str, str]] = set()
 
     def __call__(self, sent: Sent):
         def oracle():
@@ -67,8 +67,10 @@ class HawkOracle:
             seen = []
 
             def seen_nonce(sender_id, nonce, timestamp):
-                seen.append((sender_id, nonce))
-                return (sender_id, nonce) in self.accepted
+                # Hawk: a nonce is unique "across all requests with the same timestamp and key
+                # identifier combination", so (id, ts, nonce) is what may be accepted once.
+                seen.append((sender_id, str(timestamp), nonce))
+                return (sender_id, str(timestamp), nonce) in self.accepted
 
             def lookup(hawk_id):
                 return {k: v for k, v in self.credentials[hawk_id].items() if k != "userid"}
