@@ -2,21 +2,29 @@
 
 Issuing (``POST /challenges``, :meth:`ChallengeAuthenticationPolicy.issue`)
 and verifying (``Authorization: Challenge ...``) share this class, so they
-share its settings, its clock and the cache records described here:
+share its settings, its clock and the cache records described here.
 
-``challenge:pending:<challenge_id>``
-    What the answer is checked against: the key id it was issued for, the
-    kind, and the challenge (for ``rsa``, only its SHA-256: the cache never
-    holds an answer). Taken with the cache's atomic ``pop`` by the first
-    answer, right or wrong, so it is used at most once on every process
-    sharing the cache.
+Issuing stores nothing: the challenge id carries its expiry under a MAC, and
+the challenge is derived from the id, the key id and the key's kind
+(:func:`~pyramid_authsuite.challenge.protocol.derive_challenge`), so the
+answer is checked against a recomputed challenge. A known key id and an
+unknown one (which gets a decoy of a fixed kind) take the same steps: one
+account-store lookup, the same HMACs, the same encryption for ``rsa``, and
+no cache write but the two issuing counters. Nobody can fill the cache by
+asking for challenges.
+
 ``challenge:used:<challenge_id>``
-    A tombstone, recorded with an atomic ``add`` by the first answer (in the
-    same round trip as reading the key's failure count) and kept until the
-    challenge would have expired: a later answer finds it and the record
-    gone, and is told ``replayed_challenge`` rather than ``unknown_challenge``.
-``challenge:issued:{key,addr}:<...>`` and ``challenge:failed:{key,addr}:<...>``
-    Fixed-window counters (``incr``) for the rate limits.
+    Recorded with an atomic ``add`` by the first answer that gets past the
+    rate limits, right or wrong, and kept until the challenge would have
+    expired: that makes a challenge single-use on every process sharing the
+    cache, and a later answer is told ``replayed_challenge``. A replay is not
+    a guess: it counts as no failure, so replaying a captured answer locks
+    nobody out.
+``challenge:issued:{key,addr}:<...>``
+    Fixed-window counters (``incr``) for the issuing limits.
+``failed:key:<key_id>``, ``failed:addr:<address>``, ...
+    Failed answers: :class:`pyramid_authsuite.ratelimit.FailureCounter`,
+    shared with the other schemes.
 """
 from __future__ import annotations
 
@@ -28,28 +36,29 @@ from typing import Any, Callable
 from pyramid_authsuite.challenge import protocol
 from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.identity import Identity, account_principals
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, client_address, rate_limited, refused
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, rate_limited, refused
+from pyramid_authsuite.ratelimit import FailureCounter, request_address
 from pyramid_authsuite.secret import derived_key
 from pyramid_authsuite.settings import as_duration, as_int, as_list
 
 logger = logging.getLogger(__name__)
 
-PENDING_PREFIX = "challenge:pending:"
 USED_PREFIX = "challenge:used:"
 ISSUED_KEY_PREFIX = "challenge:issued:key:"
 ISSUED_ADDRESS_PREFIX = "challenge:issued:addr:"
-FAILED_KEY_PREFIX = "challenge:failed:key:"
-FAILED_ADDRESS_PREFIX = "challenge:failed:addr:"
+#: Where a key id's failed answers are counted (:class:`~pyramid_authsuite.ratelimit.FailureCounter`).
+FAILED_KEY_PREFIX = "failed:key:"
 #: The key id that authenticated the request, for views that want it.
 KEY_ID_ENVIRON_KEY = "authsuite.challenge.key_id"
 
 # Purposes of the keys derived from the server secret (never shared with other features).
 ID_KEY_PURPOSE = "authsuite challenge-id v1"
 DECOY_KEY_PURPOSE = "authsuite challenge-decoy v1"
+TEXT_KEY_PURPOSE = "authsuite challenge-text v1"
 
 _MEMO_LIMIT = 10_000
-# The pending record outlives its id's expiry by this much, so that an answer
-# arriving at the last moment finds it (the id, not the cache, decides expiry).
+# The answered-record outlives its id's expiry by this much (the id, not the
+# cache, decides expiry; the record must not vanish before it).
 _RECORD_GRACE_SECONDS = 1
 
 
@@ -102,7 +111,10 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
     ``max_failed_answers`` / ``max_failed_answers_per_address``
         Wrong answers per key id / per client address within
         ``lockout_seconds``; past it, 429 even for a right answer until the
-        window ends. Defaults 10 and 20.
+        window ends, except from an address (IPv6: its /64) that answered
+        for that key id within ``authsuite.known_address_seconds``, which
+        keeps its own count. Replayed answers count as nothing. The address
+        count is shared with Basic's. Defaults 10 and 20.
     ``lockout_seconds``
         Their window. Default 300.
     ``decoy_kinds``
@@ -151,11 +163,13 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         self.max_challenges_per_key = as_int("max_challenges_per_key", max_challenges_per_key, minimum=1)
         self.max_challenges_per_address = as_int("max_challenges_per_address", max_challenges_per_address, minimum=1)
         self.challenge_window_seconds = as_duration("challenge_window_seconds", challenge_window_seconds, minimum=1)
-        self.max_failed_answers = as_int("max_failed_answers", max_failed_answers, minimum=1)
-        self.max_failed_answers_per_address = as_int(
-            "max_failed_answers_per_address", max_failed_answers_per_address, minimum=1
+        self.failures = FailureCounter(
+            "key",
+            as_int("max_failed_answers", max_failed_answers, minimum=1),
+            as_int("max_failed_answers_per_address", max_failed_answers_per_address, minimum=1),
+            as_duration("lockout_seconds", lockout_seconds, minimum=1),
+            "Too many failed answers; try again later.",
         )
-        self.lockout_seconds = as_duration("lockout_seconds", lockout_seconds, minimum=1)
         kinds = as_list("decoy_kinds", decoy_kinds)
         if not kinds or len(set(kinds)) != len(kinds) or not set(kinds) <= set(protocol.KINDS):
             raise SettingError("decoy_kinds", f"one or more of {', '.join(protocol.KINDS)}, each once")
@@ -177,6 +191,11 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         self._decoys: dict[tuple[bytes, str], Any] = {}
         self._dummy_ed25519: Any = None
 
+    # The failure limits live on the counter; these names are the settings'.
+    max_failed_answers = FailureCounter.limit("max_failures")
+    max_failed_answers_per_address = FailureCounter.limit("max_failures_per_address")
+    lockout_seconds = FailureCounter.limit("window_seconds")
+
     # -- issuing ----------------------------------------------------------------
 
     def issue(self, request: Any, key_id: str, ttl: int | None = None) -> IssuedChallenge | Refusal:
@@ -196,7 +215,7 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         ttl = min(ttl, self.max_challenge_ttl_seconds)
         registry = request.registry
         cache = registry.authsuite_cache
-        address = client_address(request, registry.authsuite_settings.trusted_proxies)
+        address = request_address(request)
         # Counted before the lookup, for known and unknown ids alike (the
         # limit must not tell them apart either).
         window = self.challenge_window_seconds
@@ -206,20 +225,23 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
             return rate_limited("Too many challenges requested; try again later.", window)
 
         kind, public_key = self._key_for_issuing(registry, key_id)
-        challenge = protocol.new_challenge()
-        expires_at = self.clock() + ttl
-        challenge_id = protocol.make_challenge_id(derived_key(registry, ID_KEY_PURPOSE), expires_at)
-        if kind == "rsa":
-            served = protocol.encrypt_challenge(public_key, challenge)
-            expected = protocol.challenge_digest(challenge)
-        else:
-            served = expected = challenge
-        cache.set(PENDING_PREFIX + challenge_id, {"k": key_id, "t": kind, "e": expected}, ttl + _RECORD_GRACE_SECONDS)
+        challenge_id = protocol.make_challenge_id(derived_key(registry, ID_KEY_PURPOSE), self.clock() + ttl)
+        challenge = protocol.derive_challenge(derived_key(registry, TEXT_KEY_PURPOSE), challenge_id, key_id, kind)
+        served = protocol.encrypt_challenge(public_key, challenge) if kind == "rsa" else challenge
+        # Nothing is stored: the answer is checked against the challenge
+        # recomputed from the id (see the module docstring).
         return IssuedChallenge(challenge_id, served, protocol.ALGORITHMS[kind], ttl)
 
     def _key_for_issuing(self, registry: Any, key_id: str) -> tuple[str, Any]:
-        """The kind to issue for, and the RSA public key to encrypt with (or None)."""
+        """The kind to issue for, and the RSA public key to encrypt with (or None).
+
+        Known and unknown key ids take the same steps: the decoy kind is
+        worked out for both, and both keys are found in a per-process memo
+        once seen.
+        """
         key = self._get_key(registry, key_id)
+        decoy_key = derived_key(registry, DECOY_KEY_PURPOSE)
+        decoy = protocol.decoy_kind(decoy_key, key_id, self.decoy_kinds)
         if key is not None:
             try:
                 return key.kind, (self._load(key.kind, key.material) if key.kind == "rsa" else None)
@@ -227,10 +249,8 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
                 # Stored by something other than add-key; treat it as unknown
                 # (so it still looks like any other key) and say so in the log.
                 logger.warning("challenge key %r has unusable material; answering with a decoy", key_id)
-        decoy_key = derived_key(registry, DECOY_KEY_PURPOSE)
-        kind = protocol.decoy_kind(decoy_key, key_id, self.decoy_kinds)
-        if kind != "rsa":
-            return kind, None
+        if decoy != "rsa":
+            return decoy, None
         memo = (decoy_key, key_id)
         public_key = self._decoys.get(memo)
         if public_key is None:
@@ -238,7 +258,7 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
             if len(self._decoys) >= _MEMO_LIMIT:
                 self._decoys.clear()
             self._decoys[memo] = public_key
-        return kind, public_key
+        return decoy, public_key
 
     def _get_key(self, registry: Any, key_id: str) -> Any:
         if not self.key_check_seconds:
@@ -277,83 +297,66 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         header = request.environ.get("HTTP_AUTHORIZATION")
         if not protocol.is_challenge(header):
             return NO_CREDENTIALS
-        registry = request.registry
-        cache = registry.authsuite_cache
-        address = client_address(request, registry.authsuite_settings.trusted_proxies)
         try:
             auth = protocol.parse_authorization(header)
         except protocol.ChallengeParseError as error:
-            cache.incr(FAILED_ADDRESS_PREFIX + address, self.lockout_seconds)
+            self.failures.record_failure(request, None)
             return refused("malformed_credentials", f"Malformed Challenge header: {error}.")
-        verdict, key_failures = self._check_answer(request, auth, address)
-        if verdict.refusal is not None and verdict.refusal.status == 401:
-            cache.incr(FAILED_KEY_PREFIX + auth.key_id, self.lockout_seconds)
-            cache.incr(FAILED_ADDRESS_PREFIX + address, self.lockout_seconds)
-        elif verdict.identity is not None and key_failures:
-            # As with passwords: success clears the key's count, not the
-            # address's (an address trying many keys stays limited).
-            cache.delete(FAILED_KEY_PREFIX + auth.key_id)
+        verdict, counted = self._check_answer(request, auth)
+        if counted:
+            if verdict.identity is not None:
+                self.failures.reset(request, auth.key_id)
+            elif verdict.refusal is not None and verdict.refusal.status == 401:
+                self.failures.record_failure(request, auth.key_id)
         return verdict
 
-    def _check_answer(self, request: Any, auth: protocol.ChallengeAuthorization, address: str) -> tuple[Verdict, int]:
-        """The verdict on a parsed answer, and the key's failure count before it."""
+    def _check_answer(self, request: Any, auth: protocol.ChallengeAuthorization) -> tuple[Verdict, bool]:
+        """The verdict on a parsed answer, and whether it counts for the failure limits."""
         registry = request.registry
-        cache = registry.authsuite_cache
         # Forged, altered and expired ids are told from the id alone, without
-        # touching the cache (so they cannot fill it with tombstones either).
+        # touching the cache (so they cannot fill it with records either).
         try:
             expires_at = protocol.read_challenge_id(derived_key(registry, ID_KEY_PURPOSE), auth.challenge_id)
         except protocol.ChallengeIdError:
-            return refused("unknown_challenge", "This challenge was not issued here (unknown or altered id)."), 0
+            return refused("unknown_challenge", "This challenge was not issued here (unknown or altered id)."), True
         now = self.clock()
         if now >= expires_at:
-            return refused("expired_challenge", "This challenge has expired; ask for a new one."), 0
-        # One round trip: the key's failure count, and the tombstone saying
-        # this challenge has been answered (atomic: of several answers, one
-        # records it first), kept until the challenge would have expired.
-        key_failures, first_answer = cache.get_and_add(
-            FAILED_KEY_PREFIX + auth.key_id,
-            USED_PREFIX + auth.challenge_id,
-            b"1",
-            max(1.0, expires_at - now) + _RECORD_GRACE_SECONDS,
-        )
-        key_failures = key_failures or 0
-        if key_failures >= self.max_failed_answers or (
-            (cache.get(FAILED_ADDRESS_PREFIX + address) or 0) >= self.max_failed_answers_per_address
-        ):
-            # Refused without consuming the challenge: a locked-out caller learns nothing.
-            return Verdict(refusal=rate_limited("Too many failed answers; try again later.", self.lockout_seconds)), key_failures
+            return refused("expired_challenge", "This challenge has expired; ask for a new one."), True
+        if self.failures.locked(request, auth.key_id):
+            # Refused without spending the challenge: a locked-out caller learns nothing.
+            return Verdict(refusal=self.failures.refusal()), False
         # The one atomic step that makes a challenge single-use everywhere:
-        # whoever pops the record is the only one to check an answer against it.
-        record = cache.pop(PENDING_PREFIX + auth.challenge_id)
-        if record is None:
-            if not first_answer:
-                return refused("replayed_challenge", "This challenge was already answered."), key_failures
-            # Issued here (its MAC verified) and never answered, yet gone: the
-            # cache lost it (evicted, flushed), or two answers raced and the
-            # other one took the record first.
-            return refused("unknown_challenge", "This challenge is unknown here; ask for a new one."), key_failures
-        return self._check_record(request, auth, record), key_failures
+        # of all the answers to one id, one records it first, and only that
+        # one is checked.
+        first_answer = registry.authsuite_cache.add(
+            USED_PREFIX + auth.challenge_id, b"1", max(1.0, expires_at - now) + _RECORD_GRACE_SECONDS
+        )
+        if not first_answer:
+            # Not a guess (the answer is not even looked at): counts as nothing.
+            return refused("replayed_challenge", "This challenge was already answered."), False
+        return self._check_response(request, auth), True
 
-    def _check_record(self, request: Any, auth: protocol.ChallengeAuthorization, record: dict[str, Any]) -> Verdict:
+    def _check_response(self, request: Any, auth: protocol.ChallengeAuthorization) -> Verdict:
         registry = request.registry
-        if record["k"] != auth.key_id:
-            return refused("invalid_key", "This challenge was issued for another key.")
-        kind = record["t"]
         key = self._get_key(registry, auth.key_id)
         usable = None
-        if key is not None and key.kind == kind:
+        if key is not None:
+            kind = key.kind
             try:
                 usable = self._load(kind, key.material)
             except protocol.KeyMaterialError:
                 logger.warning("challenge key %r has unusable material; answer refused", auth.key_id)
+        else:
+            kind = protocol.decoy_kind(derived_key(registry, DECOY_KEY_PURPOSE), auth.key_id, self.decoy_kinds)
+        challenge = protocol.derive_challenge(derived_key(registry, TEXT_KEY_PURPOSE), auth.challenge_id, auth.key_id, kind)
+        expected = protocol.challenge_digest(challenge) if kind == "rsa" else challenge
         if usable is None:
-            # Unknown (the challenge was a decoy), removed or re-registered as
-            # another kind since: spend what a real check costs, and answer as
-            # for a wrong answer, so that key ids cannot be probed here either.
-            self._dummy_verify(kind, auth, record["e"])
+            # Unknown (the challenge was a decoy) or unusable: spend what a
+            # real check costs, and answer as for a wrong answer, so that key
+            # ids cannot be probed here either.
+            self._dummy_verify(kind, auth, expected)
             return refused("invalid_response", "The answer to the challenge is wrong.")
-        if not protocol.verify_response(kind, usable, auth.challenge_id, auth.key_id, record["e"], auth.response):
+        if not protocol.verify_response(kind, usable, auth.challenge_id, auth.key_id, expected, auth.response):
             return refused("invalid_response", "The answer to the challenge is wrong.")
         # Only after the answer proved the key: its owner may learn this.
         account = self._get_account(registry, key.userid)

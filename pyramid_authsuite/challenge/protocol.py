@@ -34,6 +34,13 @@ Challenge ids are self-authenticating: ``base64url(version || expires_at_ms
 || 17 random bytes || HMAC-SHA256(id_key, those)[:16])``, 56 characters. The
 server can tell a forged or altered id, and an expired one, without asking
 the cache (RFC 2104 section 5 allows truncating the MAC to half its length).
+
+The challenge itself is derived from its id, the key id and the key's kind
+(:func:`derive_challenge`, an HMAC under a server key), so the server stores
+nothing when it issues one, for a known key id or an unknown one alike: it
+recomputes the challenge when the answer arrives, and only records (with an
+atomic ``add``) that the id has been answered. To a client it is 32 bytes as
+unpredictable as random ones.
 """
 from __future__ import annotations
 
@@ -68,6 +75,7 @@ __all__ = [
     "challenge_digest",
     "decoy_kind",
     "decoy_rsa_public_key",
+    "derive_challenge",
     "ed25519_response",
     "encrypt_challenge",
     "hmac_response",
@@ -179,6 +187,18 @@ def b64url_decode(text: str) -> bytes:
 def new_challenge() -> str:
     """32 random bytes from the OS CSPRNG, as base64url text (43 characters)."""
     return b64url_encode(secrets.token_bytes(CHALLENGE_BYTES))
+
+
+def derive_challenge(text_key: bytes, challenge_id: str, key_id: str, kind: str) -> str:
+    """The challenge (base64url, 43 characters) of one id, for one key id and kind.
+
+    ``HMAC-SHA256(text_key, "authsuite-challenge-v1-text" LF id LF key_id LF
+    kind)``: nobody without ``text_key`` can predict it, and an id issued for
+    one key (or kind) gives another challenge for any other, so an answer
+    made for another key, or for the key as it was registered before, is wrong.
+    """
+    message = f"{DOMAIN}-text\n{challenge_id}\n{key_id}\n{kind}".encode("ascii")
+    return b64url_encode(hmac.digest(text_key, message, "sha256"))
 
 
 def make_challenge_id(id_key: bytes, expires_at: float) -> str:

@@ -17,7 +17,7 @@ from pyramid_authsuite.challenge import protocol
 from pyramid_authsuite.challenge.policy import (
     FAILED_KEY_PREFIX,
     ID_KEY_PURPOSE,
-    PENDING_PREFIX,
+    USED_PREFIX,
     ChallengeAuthenticationPolicy,
 )
 from pyramid_authsuite.exceptions import SettingError
@@ -108,12 +108,15 @@ def test_anonymous_gets_a_challenge_scheme_in_www_authenticate(app):
     assert 'Challenge realm="challenge-test"' in response.headers.getall("WWW-Authenticate")
 
 
-def test_rsa_cache_record_holds_no_answer(app):
+def test_the_cache_holds_no_challenge_and_no_answer(app, client_keys):
+    # Issuing stores nothing (the challenge is recomputed from its id); the
+    # first answer records only that the id was answered.
     issued = get_challenge(app, "alice-rsa")
-    record = registry(app).authsuite_cache.get(PENDING_PREFIX + issued["challenge_id"])
-    assert record["k"] == "alice-rsa" and record["t"] == "rsa"
-    assert len(record["e"]) == 43  # a SHA-256, not the challenge
-    assert issued["challenge"] not in json.dumps(record)
+    cache = registry(app).authsuite_cache
+    assert cache.get(USED_PREFIX + issued["challenge_id"]) is None
+    answer = independent_answer("rsa", client_keys["alice"]["rsa"], issued["challenge_id"], "alice-rsa", issued["challenge"])
+    app.get("/whoami", headers=header(issued["challenge_id"], "alice-rsa", answer), status=200)
+    assert cache.get(USED_PREFIX + issued["challenge_id"]) == b"1"
 
 
 # -- refusals -----------------------------------------------------------------
@@ -209,16 +212,18 @@ def test_a_wrong_answer_consumes_the_challenge(app, client_keys):
 def test_unknown_challenge(app, client_keys):
     # A well-formed id the server never issued...
     refused(app, header("A" * 56, "alice-hmac", "0" * 64), "unknown_challenge")
-    # ...and one it could have issued (its MAC verifies) but that is in no cache.
+    # An id with a valid MAC is one this server issued (nothing else can
+    # make one): its challenge is recomputed, and a wrong answer is wrong.
     cid = protocol.make_challenge_id(derived_key(registry(app), ID_KEY_PURPOSE), time.time() + 30)
-    refused(app, header(cid, "alice-hmac", "0" * 64), "unknown_challenge")
+    refused(app, header(cid, "alice-hmac", "0" * 64), "invalid_response")
 
 
 def test_answer_for_another_key_id(app, client_keys):
     issued = get_challenge(app, "alice-hmac")
-    # A correct answer made with bob's key, for bob's key id, to alice's challenge.
+    # A correct answer made with bob's key, for bob's key id, to alice's
+    # challenge: bob-hmac's challenge for this id is another one.
     response = independent_answer("hmac", client_keys["bob"]["hmac"], issued["challenge_id"], "bob-hmac", issued["challenge"])
-    refused(app, header(issued["challenge_id"], "bob-hmac", response), "invalid_key")
+    refused(app, header(issued["challenge_id"], "bob-hmac", response), "invalid_response")
     # Nor can alice's own key be named afterwards: the challenge is spent.
     right = independent_answer("hmac", client_keys["alice"]["hmac"], issued["challenge_id"], "alice-hmac", issued["challenge"])
     refused(app, header(issued["challenge_id"], "alice-hmac", right), "replayed_challenge")
