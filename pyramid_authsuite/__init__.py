@@ -130,16 +130,21 @@ def includeme(config: Any) -> None:
     registry.authsuite_cache = make_cache(parsed)
     registry.authsuite_accounts = make_account_store(parsed)
 
-    _configure_multiauth(config)
+    built_policies = _configure_multiauth(config)
     config.add_forbidden_view(challenge_view)
     config.add_exception_view(backend_unavailable_view, context=BackendUnavailable)
     config.add_tween("pyramid_authsuite.hawk.policy.server_authorization_tween_factory")
     config.add_view_deriver("pyramid_authsuite.hmac.views.services_view_deriver", name="authsuite_services")
-    _configure_endpoints(config, parsed)
+    _configure_endpoints(config, parsed, built_policies)
 
 
-def _configure_endpoints(config: Any, parsed: AuthSuiteSettings) -> None:
-    """Register the credential endpoints ``authsuite.endpoints`` lists (see ``settings.ENDPOINTS``)."""
+def _configure_endpoints(config: Any, parsed: AuthSuiteSettings, built_policies: list[Any] | None) -> None:
+    """Register the credential endpoints ``authsuite.endpoints`` lists (see ``settings.ENDPOINTS``).
+
+    ``built_policies``: every configured policy, when all were built at
+    include time (else None), so an endpoint without its policy can be
+    refused now, in one line, rather than from a deferred action.
+    """
     if not parsed.endpoints:
         return
     from cornice.pyramidhook import register_service_views
@@ -157,21 +162,30 @@ def _configure_endpoints(config: Any, parsed: AuthSuiteSettings) -> None:
         required[name] = config.maybe_dotted(policy_name)
     add_endpoint_error_views(config, services)
 
-    def check_policies() -> None:
-        # After the policies exist: an endpoint without its scheme is a typo
+    def check_policies(policies: list[Any]) -> None:
+        # Once the policies exist: an endpoint without its scheme is a typo
         # that would otherwise surface as a 500 at the first request.
-        security_policy = config.registry.authsuite_security_policy
         for name, policy_class in required.items():
-            if security_policy.get_policy(policy_class) is None:
+            if not any(isinstance(policy, policy_class) for policy in policies):
                 raise ConfigurationError(
                     f"authsuite.endpoints: {name} needs a pyramid_authsuite.{policy_class.__name__} in multiauth.policies"
                 )
 
-    config.action(None, check_policies, order=PHASE2_CONFIG + 1)
+    if built_policies is not None:
+        check_policies(built_policies)
+    else:  # some policy comes from an included module: only known at commit time
+        config.action(
+            None,
+            lambda: check_policies([policy for _, policy in config.registry.authsuite_security_policy.get_policies()]),
+            order=PHASE2_CONFIG + 1,
+        )
 
 
-def _configure_multiauth(config: Any) -> None:
+def _configure_multiauth(config: Any) -> list[Any] | None:
     """pyramid_multiauth's own ``includeme``, with our security policy class.
+
+    Returns the policies when all of them were built at include time (every
+    one named by ``use``), else None.
 
     The ``multiauth.*`` settings mean exactly what pyramid_multiauth documents.
     What differs: the security policy is :class:`AuthSuiteSecurityPolicy`, the
@@ -194,6 +208,8 @@ def _configure_multiauth(config: Any) -> None:
     # in Pyramid's multi-line ConfigurationExecutionError). Each factory is a
     # callable without arguments returning the policy.
     factories = []
+    built_policies: list[Any] = []
+    deferred = False
     for name in reversed(settings.get("multiauth.policies", "").split()):
         if name in definitions:
             definition = dict(definitions[name])
@@ -205,6 +221,7 @@ def _configure_multiauth(config: Any) -> None:
             except (ImportError, AttributeError, ValueError):
                 raise ConfigurationError(f"multiauth.policy.{name}.use: cannot import {dotted!r}") from None
             built = _build_policy(factory, name, definition)
+            built_policies.append(built)
             factories.append((lambda built=built: built, name))
         else:
             try:
@@ -214,6 +231,7 @@ def _configure_multiauth(config: Any) -> None:
                     f"multiauth.policies: {name!r} has no multiauth.policy.{name}.* settings and is not importable"
                 ) from None
             factories.append((factory, name))
+            deferred = True
 
     policies: list[Any] = []
 
@@ -231,6 +249,7 @@ def _configure_multiauth(config: Any) -> None:
     security_policy = AuthSuiteSecurityPolicy(policies, groupfinder, authz_policy)
     config.registry.authsuite_security_policy = security_policy
     config.set_security_policy(security_policy)
+    return None if deferred else built_policies
 
 
 def _build_policy(factory: Any, name: str, kwargs: dict[str, str]) -> Any:

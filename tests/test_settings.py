@@ -189,3 +189,16 @@ def test_pserve_names_a_bad_policy_setting(tmp_path, line, message):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == f"pyramid.exceptions.ConfigurationError: {message}"
     assert "unexpected keyword argument" not in result.stderr
+
+
+def test_an_endpoint_without_its_policy_is_one_line_at_app_creation(tmp_path):
+    from pyramid.exceptions import ConfigurationError
+    from pyramid.paster import get_app
+
+    ini = tmp_path / "app.ini"
+    ini.write_text(POLICY_INI.format(line="authsuite.endpoints = hawk_sessions"))
+    with pytest.raises(ConfigurationError) as caught:
+        get_app(str(ini))
+    assert type(caught.value) is ConfigurationError
+    assert str(caught.value) == (
+        "authsuite.endpoints: hawk_sessions needs a pyramid_authsuite.HawkAuthenticationPolicy in multiauth.policies")

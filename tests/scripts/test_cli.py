@@ -353,7 +353,6 @@ REFUSED_BY_PSERVE = [
     ("multiauth.policy.basic.lockout_seconds = forever", "multiauth.policy.basic.lockout_seconds: expected a duration"),
     ("multiauth.policy.basic.max_failed_attempts = 0", "multiauth.policy.basic.max_failed_attempts: must be at least 1"),
     ("multiauth.policy.basic.use = pyramid_authsuite.NoSuchPolicy", "multiauth.policy.basic.use: cannot import"),
-    # Checked in a deferred configuration action (after every policy exists).
     ("authsuite.endpoints = tokens", "authsuite.endpoints: tokens needs a pyramid_authsuite.JWTAuthenticationPolicy"),
     ("authsuite.cache_urll = memory://", "authsuite.cache_urll: unknown setting"),
 ]
@@ -397,3 +396,29 @@ def run_json_users(ini: str) -> list:
     result = subprocess.run([_authsuite_executable(), "list-users", "--ini", ini, "--json"],
                             capture_output=True, text=True, timeout=60, check=True)
     return [(user["userid"], user["disabled"]) for user in json.loads(result.stdout)]
+
+
+DEFERRED_FAILURE = """\
+from pyramid.exceptions import ConfigurationError
+
+
+def includeme(config):
+    def check():
+        raise ConfigurationError("example.setting: refused at commit time")
+
+    config.action("example-check", check)
+"""
+
+
+def test_console_script_reports_an_error_of_a_deferred_action_in_one_line(tmp_path):
+    # Another include's check that runs when the configuration is committed:
+    # Pyramid wraps its error in a multi-line ConfigurationExecutionError; pserve
+    # fails on it, and the CLI names its cause in one line.
+    (tmp_path / "deferred_check.py").write_text(DEFERRED_FAILURE)
+    ini = tmp_path / "deferred.ini"
+    ini.write_text(INI.replace("pyramid.includes = pyramid_authsuite",
+                               "pyramid.includes = pyramid_authsuite deferred_check"))
+    result = subprocess.run([_authsuite_executable(), "list-users", "--ini", str(ini)], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"authsuite: error: bad configuration in {ini}: example.setting: refused at commit time\n"
