@@ -303,7 +303,7 @@ def text(rng: random.Random, alphabet: str | None = None, size: int | None = Non
     if alphabet is None:
         alphabet = rng.choice((B64, B64URL, HEX, PRINTABLE, PRINTABLE + CONTROLS, "".join(UNICODE) + "ab",
                                string.ascii_lowercase, string.digits, '"\\,= ;\t'))
-    return "".join(rng.choice(alphabet) for _ in range(size))
+    return "".join(rng.choices(alphabet, k=size))
 
 
 def b64_of(rng: random.Random, data: bytes) -> str:
