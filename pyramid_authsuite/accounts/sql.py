@@ -117,7 +117,8 @@ class SQLAccountStore(AccountStore):
         connection's write lock. See :mod:`pyramid_authsuite.accounts.engine`.
 
     Nothing is connected at construction; the tables are created (and the
-    schema version checked) on first use. The hasher is kept as ``hasher``.
+    schema version checked) on first use. The hasher is kept as ``hasher``,
+    the deadline as ``timeout_seconds``.
     An in-memory database has a single connection, so its calls run one at a
     time; it is meant for development and tests. Raises
     :class:`~pyramid_authsuite.accounts.MissingDatabaseDriver` when the

@@ -125,6 +125,34 @@ def test_silent_peer_before_pooling(proxy, clean_postgres_url):
 
 
 @pytest.mark.postgresql
+def test_waiting_for_another_thread_to_create_the_tables_is_bounded(proxy, clean_postgres_url):
+    proxy.silence()
+    # The first call connects through the silent proxy and stays there (a
+    # long connect timeout) until the proxy resumes, holding the schema lock.
+    store = SQLAccountStore(through(proxy, clean_postgres_url), cheap_hasher(), timeout_seconds=TIMEOUT,
+                            connect_timeout_seconds=300)
+    first: list = []
+
+    def first_call():
+        try:
+            first.append(store.get("alice"))
+        except AccountStoreUnavailable as error:
+            first.append(error)
+
+    creator = threading.Thread(target=first_call, daemon=True)
+    creator.start()
+    try:
+        call_bounded(lambda: _wait_until(lambda: proxy.accepted() == 1), GUARD)
+        error = assert_times_out(lambda: store.get("alice"))
+        assert "waiting for another thread to create the tables" in str(error)
+    finally:
+        proxy.resume()
+        creator.join(GUARD)
+        store.close()
+    assert not creator.is_alive() and len(first) == 1
+
+
+@pytest.mark.postgresql
 def test_threads_blocked_on_a_silent_peer_are_all_freed(proxied_store, proxy):
     store = proxied_store
     store.create("alice", PASSWORD)
