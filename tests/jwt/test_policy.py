@@ -19,6 +19,7 @@ from pyramid_authsuite.jwt.keys import DEVELOPMENT_KEY_PURPOSE
 from pyramid_authsuite.jwt.policy import REVOKED_PREFIX, JWTAuthenticationPolicy
 from pyramid_authsuite.secret import derived_key
 from tests.apps import basic, make_demo, registry
+from tests.conftest import free_port
 from tests.jwt.helpers import (
     PASSWORD,
     SECRET,
@@ -458,6 +459,23 @@ def test_development_key_is_derived_from_the_server_secret(build):
     # An HS256 token under the key the development default used to derive is not accepted.
     old_default = token(derived_key(registry(app), "jwt"), "HS256")
     assert refused(app, old_default) == protocol.ALG_REFUSED
+
+
+def test_issue_token_keeps_to_the_bounds_of_access_token_ttl_seconds(app):
+    policy, alice = jwt_policy(app), registry(app).authsuite_accounts.get("alice")
+    for ttl in (60, 86400):
+        assert policy.issue_token(registry(app), alice, ttl=ttl)["expires_in"] == ttl
+    for ttl in (0, 59, 86401, 30 * 86400):
+        with pytest.raises(ValueError):
+            policy.issue_token(registry(app), alice, ttl=ttl)
+
+
+def test_development_key_with_the_account_store_down_is_a_503(tmp_path):
+    """Deriving the development key needs the server secret; without the store, the JWK Set fails closed."""
+    app = make_demo({**jwt_settings(), "authsuite.accounts_url": f"postgresql://postgres@127.0.0.1:{free_port()}/test",
+                     "authsuite.accounts_connect_timeout_seconds": "1"})
+    response = app.get("/.well-known/jwks.json", status=503)
+    assert problem_code(response) == "unavailable" and response.headers["Retry-After"]
 
 
 def test_development_key_is_published_before_its_first_use(build):
