@@ -140,8 +140,8 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
     ``algorithms`` (alias ``algorithm``)
         The allow-list. Default: HS256 for a secret, the key's own algorithm
         for a key pair, the keys' algorithms for ``keys``, RS256 for
-        ``jwks_url``, EdDSA for the development key. ``none`` is refused, and so is an HMAC algorithm with
-        an asymmetric key.
+        ``jwks_url``, EdDSA for the development key. ``none`` is refused,
+        and so is an HMAC algorithm with an asymmetric key.
     ``issuer``, ``audience``
         Required ``iss``; accepted ``aud`` values (a list; the first is
         written into issued tokens). Without ``audience``, a token naming
