@@ -41,6 +41,7 @@ BASIC = {
     "multiauth.policies": "basic",
     "multiauth.policy.basic.use": "pyramid_authsuite.BasicAuthenticationPolicy",
 }
+BASIC_CREDENTIALS_CACHE = {"multiauth.policy.basic.credentials_cache_seconds": "300"}
 HAWK = {
     "multiauth.policies": "hawk",
     "multiauth.policy.hawk.use": "pyramid_authsuite.HawkAuthenticationPolicy",
@@ -93,13 +94,14 @@ class Context:
 # -- our variants ---------------------------------------------------------------
 
 
-def basic_variant(cache_url: str, accounts_url: str) -> Built:
+def basic_variant(cache_url: str, accounts_url: str, policy_settings: dict[str, str] | None = None) -> Built:
     from pyramid_authsuite.basic.protocol import basic_header
 
     app = authsuite_app(
         {
             **CHEAP_HASHING,
             **BASIC,
+            **(policy_settings or {}),
             "authsuite.cache_url": cache_url,
             "authsuite.cache_prefix": CACHE_PREFIX,
             "authsuite.accounts_url": accounts_url,
@@ -228,6 +230,14 @@ def variants(context: Context) -> list[Variant]:
     return [
         Variant("basic (memory cache, SQLite)", lambda: basic_variant("memory://", sqlite)),
         Variant("basic (Redis cache, PostgreSQL)", lambda: basic_variant(REDIS_URL, POSTGRES_URL), ("redis", "postgresql")),
+        # Basic on every request: the verified-credentials cache turns the
+        # Argon2id check into a cache read (one check per 300 s per password).
+        Variant("basic, credentials cache (memory, SQLite)",
+                lambda: basic_variant("memory://", sqlite, BASIC_CREDENTIALS_CACHE),
+                note="no Argon2id on a hit"),
+        Variant("basic, credentials cache (Redis, PostgreSQL)",
+                lambda: basic_variant(REDIS_URL, POSTGRES_URL, BASIC_CREDENTIALS_CACHE), ("redis", "postgresql"),
+                note="no Argon2id on a hit"),
         Variant("hawk (memory cache)", lambda: hawk_variant("memory://", sqlite), key="memory"),
         Variant("hawk (Redis cache)", lambda: hawk_variant(REDIS_URL, sqlite), ("redis",), key="redis"),
         Variant(
