@@ -142,7 +142,7 @@ def _normalise_authority(scheme: str, host: str) -> str:
 #   are in the plain shapes below (which cover what WSGI servers hand us): it
 #   reads the environ once into ``{lowercase name: [values]}`` and computes the
 #   common components itself with the library's formulas
-#   (``tests/hmac/test_fast_paths.py`` checks them against the library); any
+#   (``tests/hmac/test_components.py`` checks them against the library); any
 #   other component goes to a library resolver built on first use.
 
 # Character sets of the plain shapes, checked with ``not text.strip(chars)``

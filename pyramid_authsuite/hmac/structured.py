@@ -129,7 +129,7 @@ def _parse_full(signature_input: str, signature: str, max_header_length: int, ma
 
 # The fast parser.  It accepts a strict subset of what http_sf accepts, the
 # shapes signers send, and returns the same structures; for anything else it
-# returns None and _parse_full decides (tests/hmac/test_fast_paths.py holds
+# returns None and _parse_full decides (tests/hmac/test_structured.py holds
 # the two to that).  The subset: no leading or trailing whitespace; members
 # separated by a comma with optional SP/HTAB around it; each member of
 # Signature-Input an inner list of sf-strings without escapes, each with

@@ -16,8 +16,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import webob
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyramid.request import Request as PyramidRequest
 
+from pyramid_authsuite.hmac.base import _base
 from pyramid_authsuite.hmac.components import (
     _DEFAULT_PORTS,
     _EnvironMessage,
@@ -31,7 +34,8 @@ from pyramid_authsuite.hmac.components import (
     request_view,
 )
 from pyramid_authsuite.hmac.errors import MalformedRequest
-from pyramid_authsuite.hmac.model import Component, RequestView
+from pyramid_authsuite.hmac.model import Component, ParsedSignature, RequestView
+from pyramid_authsuite.hmac.structured import _Covered
 from tests.hmac.common import (
     BODY,
     HELLO_SHA256,
@@ -350,3 +354,120 @@ def test_header_plans_are_bounded():
         request = webob.Request.blank("/", headers={f"X-Header-{i}": "v"})
         assert _environ_fields(request.environ) is not None
         assert len(_PLANS) <= _PLANS_LIMIT
+
+
+# ---------------------------------------------------------------------------
+# _EnvironMessage against request_view and the library's resolver: generated requests (hypothesis)
+# ---------------------------------------------------------------------------
+
+# Seeded (derandomize) and bounded, so the run is the same every time and
+# takes a few seconds; no example database, no deadline (a busy machine).
+GENERATED = settings(
+    derandomize=True, database=None, deadline=None, max_examples=150,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def mostly(usual, unusual, odds: int = 5):
+    """``usual``, and about one time in ``odds`` ``unusual`` (hypothesis favours 0, so 0 is ``usual``)."""
+    return st.integers(0, odds - 1).flatmap(lambda n: unusual if n == odds - 1 else usual)
+
+
+ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+PLAIN_METHODS = st.sampled_from(["GET", "POST", "OPTIONS", "CONNECT", "DELETE", "PATCH", "HEAD"])
+PLAIN_SCHEMES = st.sampled_from(["https", "http"])
+PLAIN_HOST_NAMES = st.sampled_from(["api.example.com", "API.Example.COM", "127.0.0.1", "localhost"]) | st.text(
+    st.sampled_from(ALPHANUMERIC + "._~-"), min_size=1, max_size=12
+)
+PLAIN_PORTS = st.none() | st.sampled_from(["80", "443", "0443", "00080", "8080", "0", "65535"]) | st.text(
+    st.sampled_from("0123456789"), min_size=1, max_size=5
+)
+PATH_CHARACTERS = ALPHANUMERIC + "_.~-/!$&'()*+,;=:@"
+PLAIN_PATHS = st.sampled_from(["", "/", "/v1/charges", "/a;b=c/@:~!$&'()*+,-._"]) | st.text(
+    st.sampled_from(PATH_CHARACTERS), max_size=16
+).map(lambda text: "/" + text)
+QUERY_PARTS = [*ALPHANUMERIC[::5], *"._~-!$&'()*+,;=:@/?", "%20", "%2F", "%7e", "%41"]
+PLAIN_QUERIES = st.sampled_from(["", "currency=eur&limit=10", "a?b=/c"]) | st.lists(
+    st.sampled_from(QUERY_PARTS), max_size=10
+).map("".join)
+HEADER_KEYS = st.sampled_from([
+    "HTTP_DATE", "HTTP_X_A", "HTTP_X_SPACED", "HTTP_CONTENT_DIGEST", "HTTP_DICTIONARY", "HTTP_SET_COOKIE",
+    "CONTENT_TYPE", "HTTP_CONTENT_TYPE", "HTTP_SIGNATURE", "HTTP_ACCEPT",
+])
+HEADER_VALUES = st.sampled_from([
+    "Tue, 20 Apr 2021 02:07:55 GMT", " \t value with spaces \t ", "first\r\n  second", "a\nb", "a\rb", "",
+    'a=1, b="x";p, c=:AAAA:', "a=1;b", "text/plain;q=0.5, application/json", HELLO_SHA256, "x" * 40,
+]) | st.text(st.sampled_from(list(ALPHANUMERIC[::7]) + list(' \t,;="():?\\\r\n')), max_size=12)
+PLAIN_HEADERS = st.dictionaries(HEADER_KEYS, HEADER_VALUES, max_size=5)
+BODIES = mostly(st.just(b""), st.binary(min_size=1, max_size=20), 3)
+
+# And what the fast view declines, or should: unusual methods, schemes,
+# hosts, ports, paths, queries and header keys.
+ANY_METHODS = mostly(PLAIN_METHODS, st.sampled_from(["get", "Get", "M-SEARCH", "X Y", ""]))
+ANY_SCHEMES = mostly(PLAIN_SCHEMES, st.sampled_from(["ftp", "HTTP", ""]), 10)
+ANY_HOST_NAMES = mostly(PLAIN_HOST_NAMES, st.sampled_from(["[::1]", "[::1::2]", "user@h", "h/x", "é.com", "", "a b"]))
+ANY_PORTS = mostly(PLAIN_PORTS, st.sampled_from(["", "123456", "8a", " 80", "-1"]))
+ANY_PATHS = mostly(PLAIN_PATHS, st.lists(
+    st.sampled_from(list(PATH_CHARACTERS[::3]) + ["%2F", " ", "\xc3\xa9", "?", "#", "%"]), max_size=10
+).map("".join))
+ANY_QUERIES = mostly(PLAIN_QUERIES, st.lists(st.sampled_from(QUERY_PARTS + ["%zz", " ", "é", "#", "%", "[", '"']), max_size=8).map("".join))
+ANY_HEADERS = st.dictionaries(
+    mostly(HEADER_KEYS, st.sampled_from(["HTTP_X-ODD", "HTTP_x_lower", "HTTP_\xe9", "HTTP_Signature"]), 6),
+    HEADER_VALUES, max_size=5,
+)
+GENERATED_COMPONENTS = st.lists(
+    st.sampled_from(COMPONENTS) | st.builds(
+        Component,
+        st.sampled_from(["date", "x-a", "x-spaced", "dictionary", "content-type", "set-cookie", "accept", "signature"]),
+        st.sampled_from([(), (("sf", True),), (("bs", True),), (("key", "a"),), (("key", "c"),), (("tr", True),)]),
+    ),
+    min_size=1, max_size=6,
+)
+SIGNATURE_PARAMS = st.sampled_from([{}, {"created": 1, "keyid": "k"}, {"created": 1, "keyid": "k", "nonce": "n", "tag": 'a"b'}])
+
+
+def host_header(name: str, port: str | None) -> str:
+    return name if port is None else f"{name}:{port}"
+
+
+def assert_same_components(request, components, params) -> bool:
+    """The fast view gives what the general one gives; False if it declined."""
+    fast = _environ_message(request)
+    if fast is None:
+        return False
+    general = general_message(request)  # the fast view answers only when request_view would succeed
+    assert fast.body == general.body
+    assert fast.has_query() == bool(urlsplit(general.view.url).query)
+    for name in ("signature", "content-type", "date", "x-a", "dictionary", "set-cookie", "host"):
+        assert fast.header(name) == general.header(name), name
+    for component in components:
+        assert outcome(opened_value, _environ_message(request), component) == outcome(
+            opened_value, general_message(request), component
+        ), component
+    # The signature base over all of them (RFC 9421 section 2.5).
+    parsed = ParsedSignature("sig1", tuple(components), params, b"x")
+    covered = _Covered(parsed.components)
+    assert outcome(_base, _environ_message(request), parsed, covered) == outcome(
+        _base, general_message(request), parsed, covered
+    )
+    return True
+
+
+@GENERATED
+@given(PLAIN_METHODS, PLAIN_SCHEMES, PLAIN_HOST_NAMES, PLAIN_PORTS, st.sampled_from(["", "/app"]), PLAIN_PATHS,
+       PLAIN_QUERIES, PLAIN_HEADERS, BODIES, GENERATED_COMPONENTS, SIGNATURE_PARAMS)
+def test_generated_plain_requests_take_the_fast_view_and_agree(
+    method, scheme, name, port, script_name, path, query, headers, body, components, params
+):
+    request = environ_request(method, scheme, host_header(name, port), script_name, path, query, headers, body)
+    assert assert_same_components(request, components, params), request.environ
+
+
+@GENERATED
+@given(ANY_METHODS, ANY_SCHEMES, ANY_HOST_NAMES, ANY_PORTS, st.sampled_from(["", "/app", "/\xc3\xa9", "app"]), ANY_PATHS,
+       ANY_QUERIES, ANY_HEADERS, BODIES, GENERATED_COMPONENTS, SIGNATURE_PARAMS)
+def test_generated_requests_fast_view_agrees_or_declines(
+    method, scheme, name, port, script_name, path, query, headers, body, components, params
+):
+    request = environ_request(method, scheme, host_header(name, port), script_name, path, query, headers, body)
+    assert_same_components(request, components, params)

@@ -18,6 +18,8 @@ import random
 import http_sf
 import pytest
 from http_sf.parameters import ser_params
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyramid_authsuite.hmac import structured
 from pyramid_authsuite.hmac.errors import SignatureError, SignatureParseError
@@ -389,3 +391,236 @@ def test_a_header_of_separators_is_refused_before_the_structured_field_parser(mo
         for i in range(8)
     )
     assert len(_parse_dictionary(members, "Signature-Input", 20_000, 8)) == 8
+
+
+# ---------------------------------------------------------------------------
+# _parse_fast against _parse_full: generated headers (hypothesis)
+# ---------------------------------------------------------------------------
+
+# Seeded (derandomize) and bounded, so the run is the same every time and
+# takes a few seconds; no example database, no deadline (a busy machine).
+GENERATED = settings(
+    derandomize=True, database=None, deadline=None, max_examples=200,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# Every strategy is built once, here: hypothesis validates a strategy the
+# first time it is drawn from, and one built per draw costs that each time.
+# Values come mostly from short lists of telling ones, sometimes generated
+# freely.
+SF_KEYS = st.sampled_from(["sig1", "sig2", "a", "*", "k.v_w-x", "s*"]) | st.from_regex(
+    r"[a-z*][a-z0-9_.*-]{0,4}", fullmatch=True
+)
+PRINTABLE = [chr(code) for code in range(0x20, 0x7F)]
+# sf-string content: printable ASCII; '"' and '\' must be escaped, which the
+# fast grammar leaves to http_sf.
+SF_STRING_TEXT = st.sampled_from(["", "a", "billing-hmac", "n-1_2.3~4+5/6=", "a;b, c=0", 'a"b', "a\\b", "x  y"]) | st.text(
+    st.sampled_from(PRINTABLE), max_size=8
+)
+PLAIN_STRING_TEXT = (
+    st.sampled_from(["", "a", "billing-hmac", "n-1_2.3~4+5/6=", "a;b, c=0", "=0", "; x", "(a)"])
+    | st.text(st.sampled_from([c for c in PRINTABLE if c not in '"\\']), max_size=8)
+).filter(lambda text: "  " not in text)
+SIGNATURE_PARAMETER_NAMES = ["created", "keyid", "alg", "expires", "nonce", "tag"]
+SF_INTEGERS = st.integers(-999_999_999_999_999, 999_999_999_999_999) | st.integers(-20, 2_000_000_000)
+
+
+def sf_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def integer_text(value: int, leading_zero: bool, max_digits: int = 99) -> str:
+    """An sf-integer; with a leading zero (which only the general expression accepts) if asked and
+    it leaves at most ``max_digits`` digits (RFC 8941 allows 15: a 16th is refused by both parsers)."""
+    text = str(value)
+    if leading_zero and len(text.lstrip("-")) < max_digits:
+        text = text.replace("-", "-0") if value < 0 else "0" + text
+    return text
+
+
+PLAIN_STRINGS = PLAIN_STRING_TEXT.map(sf_string)
+ANY_STRINGS = SF_STRING_TEXT.map(sf_string)
+LEADING_ZERO = st.integers(0, 9).map(lambda n: n == 9)
+PLAIN_INTEGERS = st.builds(integer_text, SF_INTEGERS, LEADING_ZERO, st.just(15))
+ANY_INTEGERS = st.builds(integer_text, SF_INTEGERS, LEADING_ZERO)
+# What the fast grammar reads as a value (plain), and any RFC 8941 bare item
+# and a few things that are none.
+PLAIN_ITEMS = PLAIN_STRINGS | PLAIN_INTEGERS
+
+
+def mostly(usual, unusual, odds: int = 5):
+    """``usual``, and about one time in ``odds`` ``unusual``: near-valid input is valid almost everywhere.
+
+    (Hypothesis favours the simplest choice, 0, and shrinks towards it: that one is ``usual``.)
+    """
+    return st.integers(0, odds - 1).flatmap(lambda n: unusual if n == odds - 1 else usual)
+
+
+ANY_ITEMS = mostly(PLAIN_ITEMS, st.one_of(
+    ANY_STRINGS,
+    ANY_INTEGERS,
+    st.sampled_from(["1.5", "-0.25", "1700000000.5", "1.", ".5"]),  # decimals, and not quite
+    st.from_regex(r"[A-Za-z*][A-Za-z0-9!#$%&'*+.^_`|~:/-]{0,6}", fullmatch=True),  # tokens
+    st.binary(max_size=6).map(lambda data: ":" + base64.b64encode(data).decode() + ":"),
+    st.sampled_from(["?0", "?1", "?2", "@1700000000", "@-5", '%"k"', '%"%e9"', "", "(", ")", '"', "1e3", "--1", "é"]),
+))
+
+
+# Keys RFC 8941 refuses (an uppercase or a digit first, a character outside
+# the key set), for labels and parameters of near-valid headers.
+BAD_KEYS = st.sampled_from(["Sig1", "A", "sigA", "1sig", "-x", "_k", "s\u00e9", ""])
+ANY_KEYS = mostly(SF_KEYS, BAD_KEYS, 10)
+ANY_LABELS = mostly(SF_KEYS, BAD_KEYS, 4)
+
+
+def serialise_parameters(pairs, spaces=()) -> str:
+    """``;key[=value]``: a value of None is a bare key (true); ``spaces`` marks a space after ";"."""
+    return "".join(
+        f";{' ' if index in spaces else ''}{key}" + ("" if value is None else f"={value}")
+        for index, (key, value) in enumerate(pairs)
+    )
+
+
+def parameters_strategy(keys, plain: bool, max_size: int):
+    values = st.none() | (PLAIN_ITEMS if plain else ANY_ITEMS)
+    keys = keys if plain else mostly(keys, ANY_KEYS, 10)
+    pairs = st.lists(st.tuples(keys, values), max_size=max_size, unique_by=(lambda pair: pair[0]) if plain else None)
+    if plain:
+        return pairs.map(serialise_parameters)
+    return st.builds(serialise_parameters, pairs, st.sets(st.integers(0, max_size), max_size=1))
+
+
+COMPONENT_NAMES = st.sampled_from([
+    "@method", "@authority", "@target-uri", "@path", "@query", "@scheme", "@request-target", "@status",
+    "@query-param", "@signature-params", "date", "content-digest", "content-type", "x-a", "@Method", "",
+])
+COMPONENT_PARAMETER_KEYS = st.sampled_from(["sf", "bs", "req", "tr", "key", "name"]) | SF_KEYS
+
+
+def component_strategy(plain: bool):
+    names = COMPONENT_NAMES | (PLAIN_STRING_TEXT if plain else mostly(PLAIN_STRING_TEXT, SF_STRING_TEXT))
+    items = names.map(sf_string)
+    if not plain:
+        items = mostly(items, st.sampled_from(["date", "1", '("a")', '"a', "?1"]), 20)
+    return st.builds(lambda item, params: item + params, items, parameters_strategy(COMPONENT_PARAMETER_KEYS, plain, 2))
+
+
+def signature_parameters_strategy(plain: bool):
+    """The signature's own parameters: usually typed as RFC 9421 section 2.3 says, in any order."""
+    typed_values = {
+        "created": PLAIN_INTEGERS, "expires": PLAIN_INTEGERS,
+        **{name: (PLAIN_STRINGS if plain else ANY_STRINGS) for name in ("keyid", "alg", "nonce", "tag")},
+    }
+    other = PLAIN_ITEMS if plain else ANY_ITEMS
+
+    @st.composite
+    def draw_parameters(draw):
+        present = draw(st.lists(st.sampled_from(SIGNATURE_PARAMETER_NAMES), max_size=6, unique=True))
+        if draw(st.booleans()):  # the library's signer order, which the fast grammar knows
+            present.sort(key=SIGNATURE_PARAMETER_NAMES.index)
+        pairs = [(name, draw(other if draw(st.integers(0, 9)) == 9 else typed_values[name])) for name in present]
+        extra = draw(st.sampled_from(["", "", "", "", "", ";foo=1", ";x", ';n="v"']))
+        return serialise_parameters(pairs) + extra
+
+    return draw_parameters()
+
+
+def inner_list_strategy(plain: bool):
+    items = st.lists(component_strategy(plain), max_size=5)
+    if plain:
+        return items.map(lambda parts: "(" + " ".join(parts) + ")")
+    gaps = mostly(st.just(""), st.sampled_from([" ", "  "]), 4)
+    spaced = st.builds(
+        lambda before, parts, between, after: "(" + before + between.join(parts) + after + ")",
+        gaps, items, mostly(st.just(" "), st.just("  "), 6), gaps,
+    )
+    return mostly(spaced, st.sampled_from(['"@method"', "(", '(("a"))', "tok", ":AAAA:", ""]), 30)
+
+
+def signature_value_strategy(plain: bool):
+    def byte_sequence(data: bytes, unpadded: bool) -> str:
+        text = base64.b64encode(data).decode()
+        return ":" + (text.rstrip("=") if unpadded else text) + ":"  # http_sf restores the padding
+
+    values = st.builds(byte_sequence, st.binary(min_size=1, max_size=70), st.booleans())
+    return values if plain else mostly(values, ANY_ITEMS | st.just("::"), 10)
+
+
+def header_pair_strategy(plain: bool):
+    inputs = st.builds(lambda inner, params: inner + params, inner_list_strategy(plain), signature_parameters_strategy(plain))
+    signature_values = signature_value_strategy(plain)
+    separators = st.just(", ") if plain else st.sampled_from([", ", ", ", ",", " , ", "\t,\t", ",  "])
+
+    @st.composite
+    def draw_pair(draw):
+        labels = draw(st.lists(SF_KEYS if plain else ANY_LABELS, min_size=1, max_size=3, unique=plain))
+        signature_labels = labels
+        if not plain and draw(st.integers(0, 9)) == 9:
+            signature_labels = draw(st.permutations(labels))[:-1] or ["other"]
+        separator = draw(separators)
+        signature_input = separator.join(f"{label}={draw(inputs)}" for label in labels)
+        signature = separator.join(f"{label}={draw(signature_values)}" for label in signature_labels)
+        return signature_input, signature
+
+    return draw_pair()
+
+
+PLAIN_HEADERS = header_pair_strategy(plain=True)
+ANY_HEADERS = header_pair_strategy(plain=False)
+
+
+MUTATION_ALPHABET = '"();=:,? *@\\\t-_.~%!abcAZ019/+\x00\x7f\xe9'
+
+
+@st.composite
+def mutated(draw, value: str) -> str:
+    """A near-valid value: one to three characters deleted, inserted or replaced."""
+    chars = list(value)
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(chars)))
+        action = draw(st.sampled_from(["delete", "insert", "replace"]))
+        if action == "delete" and position < len(chars):
+            del chars[position]
+        elif action == "insert":
+            chars.insert(position, draw(st.sampled_from(MUTATION_ALPHABET)))
+        elif position < len(chars):
+            chars[position] = draw(st.sampled_from(MUTATION_ALPHABET))
+    return "".join(chars)
+
+
+LIMITS = mostly(st.just((8192, 8)), st.sampled_from([(8192, 1), (120, 8), (60, 2), (0, 0)]), 3)
+
+
+@GENERATED
+@given(PLAIN_HEADERS)
+def test_generated_plain_headers_are_parsed_by_the_fast_parser(pair):
+    # The shapes the fast grammar claims: it answers (a result, or the
+    # SignatureError of the checks after parsing), and agrees with http_sf.
+    signature_input, signature = pair
+    assert check_parse(signature_input, signature), pair
+
+
+@GENERATED
+@given(ANY_HEADERS, LIMITS)
+def test_generated_headers_fast_parser_agrees_or_declines(pair, limits):
+    check_parse(*pair, *limits)
+
+
+@settings(GENERATED, max_examples=150)
+@given(st.data(), LIMITS)
+def test_mutated_headers_fast_parser_agrees_or_declines(data, limits):
+    signature_input, signature = data.draw(PLAIN_HEADERS | ANY_HEADERS)
+    if data.draw(st.booleans()):
+        signature_input = data.draw(mutated(signature_input))
+    else:
+        signature = data.draw(mutated(signature))
+    check_parse(signature_input, signature, *limits)
+
+
+SF_ALPHABET = st.sampled_from(list('sig1=()";:, \t@-*?abcAZ09/+%\\.') + ["\x7f", "é"])
+
+
+@settings(GENERATED, max_examples=200)
+@given(st.text(SF_ALPHABET, max_size=80), st.text(SF_ALPHABET, max_size=40) | st.just(SIG), LIMITS)
+def test_garbage_headers_fast_parser_agrees_or_declines(signature_input, signature, limits):
+    check_parse(signature_input, signature, *limits)
