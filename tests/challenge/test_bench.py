@@ -26,3 +26,5 @@ def test_quick_challenge_bench_runs(capsys):
         assert f"one authenticated call, {kind} (memory+memo): " in out
     assert re.search(r"^account store \(SQLite\): get_key [0-9.]+ us, get \(account\) [0-9.]+ us$", out, re.MULTILINE)
     assert "(Redis)" not in out
+    assert re.search(r"^create, known vs unknown ed25519 key id \(memory, memoized, 5 alternating rounds\): known [0-9.]+ us, "
+                     r"unknown [0-9.]+ us, median difference [-+][0-9.]+ us \([-+][0-9.]+ %\)$", out, re.MULTILINE), out
