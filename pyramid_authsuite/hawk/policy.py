@@ -335,30 +335,35 @@ def server_authorization_tween_factory(handler: Any, registry: Any):
     after the configuration is committed).
 
     A view that never asks for the identity (a public page) and a response
-    made by an exception view (a 404) would leave the request unverified, and
-    the client that asked for a signed response (``HawkSessionAuth(...,
-    verify_response=True)``, mohawk's ``accept_response``) could not tell it
-    from a forgery. So a request carrying a Hawk header is verified here,
-    before the handler, with the Hawk policies in the security policy's
-    order until one accepts it (the verdict is memoized: the view's own
-    identity check reuses it). That records the nonce, as it should: a
-    signed request is single use, whatever it asks for. A request whose
-    header does not verify, or that has none, gets no ``Server-Authorization``.
-    An exception no exception view turns into a response passes through
-    unsigned (the server answers 500 without our headers).
+    made by an exception view (a 404) leave the request unverified, and the
+    client that checks responses (``HawkSessionAuth(...,
+    verify_response=True)``, mohawk's ``accept_response``) could not tell
+    such a response from a forgery. So when the handler returns and the
+    request carries a Hawk header no Hawk policy has judged yet, the tween
+    asks the Hawk policies for their verdict, in the security policy's order
+    until one accepts it. That records the nonce, as it should: a signed
+    request is single use, whatever it asks for. It is done after the
+    handler so that the requests views verify anyway pay nothing for it. A
+    request whose header does not verify, or that has none, gets no
+    ``Server-Authorization``; nor does a request whose view consumed the raw
+    input stream (the payload hash then cannot match), nor an exception no
+    exception view turns into a response (the server answers 500).
     """
     policies = _signing_policies(registry)
 
     def server_authorization_tween(request: Any):
+        response = handler(request)
         environ = request.environ
-        if policies:
+        signing = environ.get(SIGNING_KEY)
+        if signing is None and policies:
             header = environ.get("HTTP_AUTHORIZATION")
             if header is not None and protocol.is_hawk(header):
+                # Memoized verdicts: a policy the view already asked answers
+                # from its memo, without verifying (or recording) again.
                 for policy in policies:
                     if policy.verdict(request).identity is not None:
                         break
-        response = handler(request)
-        signing = environ.get(SIGNING_KEY)
+                signing = environ.get(SIGNING_KEY)
         if signing is not None:
             key, algorithm, auth, fields, allowed = signing
             if isinstance(response, HTTPException):

@@ -192,3 +192,15 @@ def test_over_http_an_invalid_header_gets_no_server_authorization(base, token):
         header = mohawk.Sender(wrong, base + path, "GET", content=b"", content_type="").request_header
         response = requests.get(base + path, headers={"Authorization": header}, timeout=10)
         assert response.status_code == status and "Server-Authorization" not in response.headers
+
+
+def test_a_signed_post_to_a_missing_page_is_verified_with_its_body(app):
+    token = login(app)
+    body, content_type = b'{"a": 1}', "application/json"
+    sender = mohawk.Sender(credentials(token), BASE + MISSING, "POST", content=body, content_type=content_type)
+    headers = {"Authorization": sender.request_header, "Content-Type": content_type}
+    swapped = app.post(MISSING, b'{"a": 2}', headers=headers, status=404)
+    assert "Server-Authorization" not in swapped.headers  # the payload hash does not match: not verified
+    response = app.post(MISSING, body, headers=headers, status=404)
+    sender.accept_response(response.headers["Server-Authorization"], content=response.body,
+                           content_type=response.headers["Content-Type"])
