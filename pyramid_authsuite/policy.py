@@ -81,7 +81,10 @@ def refused(code: str, detail: str, **refusal: Any) -> Verdict:
 
 
 def rate_limited(detail: str, retry_after: int) -> Refusal:
-    """The 429 refusal of every scheme's rate limits (``Retry-After`` = the window)."""
+    """The 429 refusal of every scheme's rate limits (``Retry-After`` = the window).
+
+    The failed-attempt limits (:class:`pyramid_authsuite.ratelimit.FailureCounter`)
+    and the challenge-issuing limits answer with it."""
     return Refusal(code="rate_limited", detail=detail, status=429, retry_after=retry_after)
 
 
@@ -191,6 +194,10 @@ def client_address(request: Any, trusted_proxies: int) -> str:
     is written by the client and cannot be trusted. Behind N reverse proxies
     that each append to ``X-Forwarded-For``, the address the outermost
     trusted proxy saw is the N-th from the right.
+
+    This is the address as given; the failure limits count it normalized
+    (IPv6 by prefix, IPv4-mapped IPv6 as IPv4): see
+    :func:`pyramid_authsuite.ratelimit.request_address`.
     """
     remote = request.environ.get("REMOTE_ADDR", "") or "unknown"
     if trusted_proxies <= 0:
