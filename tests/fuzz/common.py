@@ -208,7 +208,7 @@ class Judge:
                 return
             if userid is None:
                 self.finding("accepted but not valid", sent, f"{response.status}: {response.body[:300]!r}")
-            elif response.content_type == "application/json" and isinstance(response.json, dict):
+            elif response.body and response.content_type == "application/json" and isinstance(response.json, dict):
                 got = response.json.get("userid", response.json.get("service"))
                 if got not in (userid if isinstance(userid, (set, frozenset)) else {userid}):
                     self.finding("accepted as someone else", sent, f"expected {userid!r}, answered {got!r}")

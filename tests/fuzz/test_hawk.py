@@ -9,12 +9,19 @@ never accepted twice (per id and timestamp, as the Hawk specification scopes it)
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
+import string
 import time
 
 import mohawk
 import mohawk.exc
 import pytest
+from mohawk.base import Resource
+from mohawk.bewit import get_bewit
+from mohawk.util import calculate_mac
 from requests_hawk import HawkAuth
 
 from tests.fuzz.common import (
@@ -30,6 +37,7 @@ from tests.fuzz.common import (
     mutate_text,
     rng_for,
     text,
+    value,
 )
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("ignore::webtest.lint.WSGIWarning")]
@@ -208,3 +216,121 @@ def test_fuzz_hawk(app):
             judge.fuzz(valid, oracle(valid))
     print(judge.summary())
     judge.assert_clean()
+
+
+# -- bewits (?bewit=, Hawk's signed URLs for GET and HEAD) ------------------------------
+
+def bewit_for(credentials: dict, path: str, expires: int, ext: str | None = None) -> str:
+    mohawk_credentials = {k: v for k, v in credentials.items() if k != "userid"}
+    resource = Resource(credentials=mohawk_credentials, url=BASE + path, method="GET", nonce="", timestamp=expires,
+                        ext=ext)
+    return get_bewit(resource)
+
+
+def with_bewit(path: str, bewit: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}bewit={bewit}"
+
+
+class BewitOracle:
+    """The Hawk bewit rules written out here, with mohawk's MAC calculation.
+
+    mohawk's own ``check_bewit`` is not used as is: it decodes the bewit with the
+    standard (not URL-safe) alphabet and strips the parameter textually, so it
+    refuses some bewits that it made itself.
+    """
+
+    def __init__(self, credentials: dict[str, dict]):
+        self.credentials = credentials
+
+    def __call__(self, sent: Sent):
+        def oracle():
+            if sent.method not in ("GET", "HEAD") or "Authorization" in sent.headers:
+                return None
+            path, _, query = sent.path.partition("?")
+            params = query.split("&") if query else []
+            bewits = [param for param in params if param.startswith("bewit=")]
+            if len(bewits) != 1:
+                return None
+            rest = [param for param in params if not param.startswith("bewit=")]
+            stripped = path + ("?" + "&".join(rest) if rest else "")
+            raw = bewits[0][len("bewit="):]
+            try:
+                inner = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+            except (ValueError, binascii.Error):
+                return None
+            parts = inner.split("\\")
+            if len(parts) != 4 or parts[0] not in self.credentials or not parts[1].isascii() \
+                    or not parts[1].isdigit() or int(parts[1]) <= time.time():
+                return None
+            hawk_id, expires, mac, ext = parts
+            found = self.credentials[hawk_id]
+            resource = Resource(credentials={k: v for k, v in found.items() if k != "userid"},
+                                url=f"http://{sent.headers.get('Host', HOST)}{stripped}", method="GET", nonce="",
+                                timestamp=expires, ext=ext)
+            expected = calculate_mac("bewit", resource, None)
+            expected = expected.decode() if isinstance(expected, bytes) else expected
+            return found["userid"] if hmac.compare_digest(expected.encode(), mac.encode()) else None
+        return oracle
+
+
+def mutate_bewit(rng, credentials: dict, other: dict, path: str, expires: int) -> tuple[str, str, dict]:
+    """(method, path with its bewit, headers): a valid bewit, bent."""
+    bewit = bewit_for(credentials, path, expires)
+    headers: dict[str, str] = {}
+    method = "GET"
+    choice = rng.randrange(10)
+    if choice == 0:
+        bewit = mutate_text(rng, bewit)
+    elif choice == 1:  # the inner fields edited (MAC unchanged), then re-encoded
+        parts = base64.urlsafe_b64decode(bewit + "=" * (-len(bewit) % 4)).decode().split("\\")
+        index = rng.randrange(4)
+        parts[index] = rng.choice((mutate_text(rng, parts[index]), other["id"], str(expires + 1), "", "\\"))
+        bewit = base64.urlsafe_b64encode("\\".join(parts).encode("utf-8", "surrogatepass")).decode()
+    elif choice == 2:  # another base64 spelling
+        inner = base64.urlsafe_b64decode(bewit + "=" * (-len(bewit) % 4))
+        bewit = rng.choice((base64.b64encode(inner).decode(), bewit.rstrip("="), bewit + "=",
+                            base64.urlsafe_b64encode(inner).decode()))
+    elif choice == 3:  # rightly made, but expired or with an ext
+        if rng.random() < 0.5:
+            bewit = bewit_for(credentials, path, int(time.time()) - rng.choice((1, 60, 10 ** 6)))
+        else:
+            bewit = bewit_for(credentials, path, expires, ext=text(rng, string.ascii_letters + " -", rng.randrange(1, 30)))
+    elif choice == 4:  # another URL than the one signed
+        path = rng.choice(("/admin", "/whoami?x=2", "/whoami/", "/WHOAMI", path + ("&y=1" if "?" in path else "?y=1")))
+    elif choice == 5:
+        method = rng.choice(("POST", "DELETE", "PUT", "HEAD"))
+    elif choice == 6:
+        headers["Host"] = rng.choice(("other.example", "api.example.com:8080", "API.EXAMPLE.COM"))
+    elif choice == 7:  # two bewits
+        return method, with_bewit(with_bewit(path, bewit), bewit_for(other, path, expires)), headers
+    elif choice == 8:  # a bewit and an Authorization header
+        headers["Authorization"] = sign(credentials, "GET", path, b"", "")
+    else:
+        bewit = value(rng)
+    return method, with_bewit(path, bewit), headers
+
+
+def test_fuzz_hawk_bewits(app):
+    rng = rng_for("hawk-bewit")
+    judge = Judge(app, "hawk bewit")
+    credentials = {}
+    for userid in ("alice", "bob"):
+        login = judge.send(Sent("POST", "/hawk-sessions", {"Authorization": basic_header(userid)}, note="login"))
+        derived = HawkAuth(hawk_session=login.json["token"]).credentials
+        hawk_id = derived["id"].decode() if isinstance(derived["id"], bytes) else derived["id"]
+        credentials[hawk_id] = {"id": hawk_id, "key": derived["key"], "algorithm": "sha256", "userid": userid}
+    oracle = BewitOracle(credentials)
+    sessions = list(credentials.values())
+    count = max(1, EXAMPLES // 2)
+    while judge.fuzzed < count:
+        mine, other = rng.sample(sessions, 2)
+        path = rng.choice(("/whoami", "/whoami?x=1", "/admin"))
+        expires = int(time.time()) + rng.choice((5, 60, 3600))
+        if rng.random() < 0.1:
+            valid = Sent("GET", with_bewit(path, bewit_for(mine, path, expires)), {}, note="valid bewit")
+            judge.expect_accepted(judge.send(valid), valid, mine["userid"])
+        method, target, headers = mutate_bewit(rng, mine, other, path, expires)
+        sent = Sent(method, target, headers, note="bewit mutation")
+        judge.fuzz(sent, oracle(sent))
+    print(judge.summary())
+    judge.assert_clean(minimum=count)
