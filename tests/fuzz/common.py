@@ -208,7 +208,8 @@ class Judge:
                 return
             if userid is None:
                 self.finding("accepted but not valid", sent, f"{response.status}: {response.body[:300]!r}")
-            elif response.body and response.content_type == "application/json" and isinstance(response.json, dict):
+            elif response.body and response.content_type == "application/json" and isinstance(response.json, dict) \
+                    and ({"userid", "service"} & set(response.json)):
                 got = response.json.get("userid", response.json.get("service"))
                 if got not in (userid if isinstance(userid, (set, frozenset)) else {userid}):
                     self.finding("accepted as someone else", sent, f"expected {userid!r}, answered {got!r}")
@@ -245,6 +246,8 @@ class Judge:
         """
         admin = userid == ADMIN if admin is None else admin
         expected = 403 if sent.path.startswith("/admin") and not admin else 200
+        if sent.path == "/hawk-sessions":
+            expected = 201  # a login
         if response.status_int != expected:
             self.finding("valid request refused", sent, f"{response.status}: {response.body[:300]!r}")
 

@@ -232,8 +232,10 @@ def test_fuzz_challenge(app, keys):
         issued = Issued(created.json["challenge_id"], key_id, kind, key, created.json["challenge"], userid)
         oracle.issued[issued.challenge_id] = issued
         answer = independent_answer(kind, key, issued.challenge_id, key_id, issued.served)
-        valid = Sent("GET", rng.choice(("/whoami", "/admin")), {"Authorization": header(issued.challenge_id, key_id,
-                                                                                        answer)}, note="valid")
+        # challenge is a login scheme: an answer also buys a Hawk session (a 201 is an acceptance too).
+        method, path = rng.choice((("GET", "/whoami"), ("GET", "/whoami"), ("GET", "/admin"),
+                                   ("POST", "/hawk-sessions")))
+        valid = Sent(method, path, {"Authorization": header(issued.challenge_id, key_id, answer)}, note="valid")
         first = rng.random() < 0.3
         if first:
             response = judge.send(valid)
