@@ -161,9 +161,8 @@ def mutate(rng, issued: Issued, response: str, others: list[Issued], keys: dict)
         _, kind, key = keys[key_id]
         if kind == "rsa" and issued.kind != "rsa":
             kind, key = "hmac", secrets.token_hex(32).encode()
-        served = issued.served if kind != "rsa" or issued.kind == "rsa" else issued.served
         try:
-            forged = independent_answer(kind, key, issued.challenge_id, issued.key_id, served)
+            forged = independent_answer(kind, key, issued.challenge_id, issued.key_id, issued.served)
         except ValueError:
             forged = response
         return header(issued.challenge_id, issued.key_id, forged)
