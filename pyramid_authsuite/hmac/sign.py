@@ -48,7 +48,7 @@ def sign_request(
     body: bytes,
     *,
     keyid: str,
-    key: bytes | ed25519.Ed25519PrivateKey,
+    key: bytes | str | ed25519.Ed25519PrivateKey,
     algorithm: str,
     created: int | None = None,
     nonce: str | None = None,
@@ -62,11 +62,14 @@ def sign_request(
     ``Signature-Input`` and ``Signature``, plus ``Content-Digest`` (sha-256,
     RFC 9530) when ``body`` is non-empty; a ``Content-Digest`` (given or
     added) is always covered.  ``created`` defaults to now, ``nonce`` to 128
-    random bits, ``components`` to :data:`DEFAULT_SIGNED_COMPONENTS`.  Bad
-    arguments raise ValueError.
+    random bits, ``components`` to :data:`DEFAULT_SIGNED_COMPONENTS`.  An
+    hmac-sha256 ``key`` may be ``str`` (its UTF-8 bytes, as the server reads
+    ``env:`` and ``file:`` secrets).  Bad arguments raise ValueError.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unsupported algorithm {algorithm!r}; use one of {sorted(ALGORITHMS)}")
+    if isinstance(key, str) and algorithm == "hmac-sha256":
+        key = key.encode("utf-8")
     _check_key(algorithm, key, public=False)
     nonce = secrets.token_urlsafe(16) if nonce is None else nonce
     if not nonce or len(nonce) > MAX_NONCE_LENGTH or not _NONCE_RE.fullmatch(nonce):

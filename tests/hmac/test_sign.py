@@ -132,3 +132,16 @@ def test_sign_request_keeps_and_covers_a_content_digest_given_by_the_caller():
     verify(webob_request("POST", URL, {**given, **headers}, HELLO))
     with pytest.raises(ValueError):
         sign_request("POST", URL, given, BODY, keyid="k", key=HMAC_SECRET, algorithm="hmac-sha256", created=NOW)
+
+
+def test_an_hmac_key_given_as_str_signs_as_its_utf8_bytes():
+    text_key = "a str secret, as env: and file: read it, 0123456789"
+    as_text = sign_request("GET", URL, {}, b"", keyid="k", key=text_key, algorithm="hmac-sha256", created=NOW, nonce="n")
+    as_bytes = sign_request(
+        "GET", URL, {}, b"", keyid="k", key=text_key.encode("utf-8"), algorithm="hmac-sha256", created=NOW, nonce="n"
+    )
+    assert as_text == as_bytes
+    with pytest.raises(ValueError):
+        sign_request("GET", URL, {}, b"", keyid="k", key="short", algorithm="hmac-sha256", created=NOW)
+    with pytest.raises(ValueError):
+        sign_request("GET", URL, {}, b"", keyid="k", key=text_key, algorithm="ed25519", created=NOW)
