@@ -108,6 +108,7 @@ def end_sessions(backends: Any, userid: str, done: str = "") -> str:
     :class:`SessionsNotEnded` is raised, so the command exits 1 instead of
     claiming a logout that did not happen.
     """
+    from pyramid_authsuite.basic.verified import forget_verified_logins
     from pyramid_authsuite.hawk.sessions import sessions_for
 
     if backends.authsuite_settings.cache_url.lower().startswith("memory://"):
@@ -117,6 +118,10 @@ def end_sessions(backends: Any, userid: str, done: str = "") -> str:
             "inside the server process, out of this command's reach; restart the server to end them "
             "(or use a redis:// cache)"
         )
+    # Basic logins remembered by credentials_cache_seconds go with the
+    # sessions: an old password or a disabled account must not keep working
+    # from the cache until its TTL.
+    forget_verified_logins(backends.authsuite_cache, userid)
     ended = sessions_for(backends).revoke_all(userid)
     sessions = f"ended {ended} Hawk session{'s' if ended != 1 else ''}"
     return f"{done}; {sessions}" if done else sessions

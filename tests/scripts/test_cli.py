@@ -266,6 +266,26 @@ def test_account_changes_end_hawk_sessions_on_a_shared_cache(redis_ini, capsys, 
         app.get("/whoami", headers=sign("/whoami"), status=401)
 
 
+@pytest.mark.parametrize("command, still_valid", [
+    (["disable-user"], None),
+    (["delete-user"], None),
+    (["set-password", "-p", "a new password"], "a new password"),
+])
+def test_account_changes_forget_remembered_basic_logins_on_a_shared_cache(redis_ini, capsys, command, still_valid):
+    path = redis_ini
+    with open(path, "a") as ini_file:
+        ini_file.write("multiauth.policy.basic.credentials_cache_seconds = 300\n")
+    run(capsys, "create-user", "--ini", path, "-u", "alice", "-p", PASSWORD)
+    app = webtest.TestApp(get_app(path), extra_environ={"HTTP_HOST": "localhost:80"})
+    app.get("/whoami", headers=basic("alice", PASSWORD), status=200)  # verified, then remembered
+    app.get("/whoami", headers=basic("alice", PASSWORD), status=200)  # from the cache
+    code, _, err = run(capsys, command[0], "--ini", path, "-u", "alice", *command[1:])
+    assert (code, err) == (0, "")
+    app.get("/whoami", headers=basic("alice", PASSWORD), status=401)
+    if still_valid:
+        app.get("/whoami", headers=basic("alice", still_valid), status=200)
+
+
 def test_revoke_sessions_on_a_memory_cache_fails_with_the_reason(ini, capsys):
     run(capsys, "create-user", "--ini", ini, "-u", "alice", "-p", PASSWORD)
     assert run(capsys, "revoke-sessions", "--ini", ini, "-u", "alice") == (
