@@ -1,7 +1,11 @@
-"""RedisCache: the shared contract against the real server, plus processes and failures."""
+"""RedisCache: the shared contract against the real server, plus processes and failures.
+
+The wire code on its own (packing, the reply parsers) is tested without a
+server in ``test_resp.py``.
+"""
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import logging
 import multiprocessing
 import socket
@@ -16,6 +20,7 @@ pytest.register_assert_rewrite("tests.cache.contract")
 from pyramid_authsuite.cache import CacheFull, CacheMisconfigured, CacheUnavailable, cache_from_url
 from pyramid_authsuite.cache.memory import MemoryCache
 from pyramid_authsuite.cache.redis import RedisCache
+from tests import servers
 from tests.cache.contract import CacheContractTests
 from tests.conftest import free_port
 
@@ -25,15 +30,8 @@ PREFIX = "authsuite-test:"
 # How long a test waits for a short TTL to pass, or for an operation on a dead
 # server to give up, before calling it a hang. Generous: it is only a guard.
 DEADLINE_SECONDS = 10
-
-
-def call_bounded(function, seconds=DEADLINE_SECONDS):
-    """``function()``, failing the test (not hanging it) if it has not returned in ``seconds``."""
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        return executor.submit(function).result(timeout=seconds)
-    finally:
-        executor.shutdown(wait=False)
+# tests.servers' hang guard, bounded as above (test_redis_eviction imports it from here).
+call_bounded = functools.partial(servers.call_bounded, seconds=DEADLINE_SECONDS)
 
 
 OPERATIONS = {
@@ -441,131 +439,6 @@ class TestRedisCacheWire:
             assert "get_and_add" in str(raised.value)
         finally:
             cache.close()
-
-
-class _ChunkedSocket:
-    """Hands out ``data`` ``size`` bytes per recv(), then EOF."""
-
-    def __init__(self, data: bytes, size: int):
-        self.data, self.size = data, size
-
-    def recv(self, limit):
-        chunk, self.data = self.data[: self.size], self.data[self.size :]
-        return chunk
-
-
-PUSH = b">4\r\n$6\r\nMOVING\r\n:1\r\n*2\r\n:15\r\n%1\r\n+k\r\n,1.5\r\n=7\r\ntxt:a\r\n\r\n"
-ATTRIBUTE = b"|1\r\n+ttl\r\n#t\r\n"
-WIRE_REPLIES = [
-    (b"$5\r\nhello\r\n+OK\r\n", 2, [b"hello", b"OK"]),
-    (b"$-1\r\n_\r\n", 2, [None, None]),
-    (b"$0\r\n\r\n:1\r\n", 2, [b"", 1]),
-    (b"$4\r\n\r\n\r\n\r\n", 1, [b"\r\n\r\n"]),
-    (PUSH + b"$2\r\nhi\r\n" + PUSH + b":0\r\n" + PUSH, 2, [b"hi", 0]),
-    (ATTRIBUTE + b"+OK\r\n", 1, [b"OK"]),
-    (b">1\r\n" + ATTRIBUTE + b"(123\r\n" + b":-2\r\n", 1, [-2]),
-]
-INVALID_WIRE_REPLIES = [
-    (b"*1\r\n$1\r\na\r\n", 1),  # an array: no command here answers one
-    (b"%0\r\n", 1),
-    (b",1.5\r\n", 1),  # a double outside a push message
-    (b"=5\r\ntxt:a\r\n", 1),
-    (b"$5\r\nhello!!\r\n", 1),  # length and terminator disagree
-    (b"$x\r\n", 1),
-    (b"?\r\n", 1),
-    (b"+OK\r\n+OK\r\n", 1),  # more replies than commands
-]
-
-
-@pytest.mark.parametrize(("wire", "count", "expected"), WIRE_REPLIES)
-def test_reply_parser_at_every_chunk_size(wire, count, expected):
-    from pyramid_authsuite.cache.resp import read_replies
-
-    for size in range(1, len(wire) + 1):
-        assert read_replies(_ChunkedSocket(wire, size), count) == expected
-
-
-def test_reply_parser_returns_error_replies_in_place():
-    from redis.exceptions import ResponseError
-
-    from pyramid_authsuite.cache.resp import read_replies
-
-    replies = read_replies(_ChunkedSocket(b"-WRONGTYPE no\r\n+OK\r\n", 3), 2)
-    assert isinstance(replies[0], ResponseError) and replies[1] == b"OK"
-
-
-@pytest.mark.parametrize(("wire", "count"), INVALID_WIRE_REPLIES)
-def test_reply_parser_refuses_what_it_does_not_expect(wire, count):
-    from redis.exceptions import InvalidResponse
-
-    from pyramid_authsuite.cache.resp import read_replies
-
-    with pytest.raises(InvalidResponse):
-        read_replies(_ChunkedSocket(wire, len(wire)), count)
-
-
-def test_reply_parser_end_of_stream_is_a_connection_error():
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    from pyramid_authsuite.cache.resp import read_replies
-
-    with pytest.raises(RedisConnectionError):
-        read_replies(_ChunkedSocket(b"$5\r\nhel", 4), 1)
-
-class _Connection:
-    """What receive() needs of a redis-py connection: its socket."""
-
-    def __init__(self, sock):
-        self._sock = sock
-
-
-# GET then SET ... NX replies, as the fast parser must answer them, at every
-# chunk size (a chunk that holds only part of them goes to the general parser).
-GET_THEN_SET_NX = [
-    (b"$5\r\nhello\r\n+OK\r\n", (b"hello", True)),
-    (b"$5\r\nhello\r\n$-1\r\n", (b"hello", False)),
-    (b"$5\r\nhello\r\n_\r\n", (b"hello", False)),
-    (b"$-1\r\n+OK\r\n", (None, True)),
-    (b"_\r\n_\r\n", (None, False)),
-    (b"$0\r\n\r\n+OK\r\n", (b"", True)),
-    # Values that end like a reply, or hold one.
-    (b"$5\r\n+OK\r\n\r\n+OK\r\n", (b"+OK\r\n", True)),
-    (b"$10\r\nab$-1\r\n_\r\n\r\n$-1\r\n", (b"ab$-1\r\n_\r\n", False)),
-    (b"$3\r\n_\r\n\r\n_\r\n", (b"_\r\n", False)),
-    # A push message first: the general parser passes over it.
-    (PUSH + b"$2\r\nhi\r\n+OK\r\n", (b"hi", True)),
-]
-
-
-@pytest.mark.parametrize(("wire", "expected"), GET_THEN_SET_NX)
-def test_get_then_set_nx_replies_at_every_chunk_size(wire, expected):
-    from pyramid_authsuite.cache.resp import get_then_set_nx_replies, receive
-
-    for size in range(1, len(wire) + 1):
-        answer = receive(_Connection(_ChunkedSocket(wire, size)), 2, get_then_set_nx_replies)
-        if isinstance(answer, list):  # the general parser's answer: [value, b"OK" or None]
-            answer = (answer[0], answer[1] is not None)
-        assert answer == expected, size
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"$5\r\nhel",  # part of the first reply
-        b"$5\r\nhello\r\n",  # the first reply only
-        b"$5\r\nxx+OK\r\n",  # the first reply's value ends like the second reply
-        b"$6\r\nhello\r\n+OK\r\n",  # announced length and data disagree
-        b"$x\r\nhello\r\n+OK\r\n",
-        b"-WRONGTYPE no\r\n+OK\r\n",  # an error reply
-        b"$" + b"1" * 5000 + b"\r\n+OK\r\n",  # a length int() would refuse
-        b"+OK\r\n",
-        b"",
-    ],
-)
-def test_get_then_set_nx_fast_parser_leaves_the_rest_to_the_general_one(data):
-    from pyramid_authsuite.cache.resp import NOT_SIMPLE, get_then_set_nx_replies
-
-    assert get_then_set_nx_replies(data) is NOT_SIMPLE
 
 
 def test_silent_server_without_handshake_times_out_without_retrying():
