@@ -26,17 +26,20 @@ from typing import Any
 import requests
 
 from pyramid_authsuite.challenge import protocol
+from pyramid_authsuite.client import NoAuth, ServerRefusedError
 
 
-class ChallengeRequestError(Exception):
+class ChallengeRequestError(ServerRefusedError):
     """``POST /challenges`` failed, or answered with a challenge this key cannot answer.
 
     ``status`` is the HTTP status (``None`` when the challenge itself was
-    wrong, e.g. for another kind of key: usually an unknown key id).
+    wrong, e.g. for another kind of key: usually an unknown key id). When
+    the server refused, ``problem``, ``code`` and ``detail`` say why (see
+    :class:`pyramid_authsuite.client.ServerRefusedError`).
     """
 
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, status: int | None = None, *, response: requests.Response | None = None):
+        super().__init__(message, response=response)
         self.status = status
 
 
@@ -90,9 +93,10 @@ class ChallengeAuth(requests.auth.AuthBase):
         body: dict[str, Any] = {"key_id": self.key_id}
         if self.ttl is not None:
             body["ttl"] = self.ttl
-        response = self._session.post(self.challenges_url, json=body, timeout=self.timeout, auth=_NoAuth())
+        # Without credentials, whatever the session's auth or a .netrc say.
+        response = self._session.post(self.challenges_url, json=body, timeout=self.timeout, auth=NoAuth())
         if response.status_code != 201:
-            raise ChallengeRequestError(f"POST {self.challenges_url} answered {response.status_code}", response.status_code)
+            raise ChallengeRequestError(f"POST {self.challenges_url} failed", response.status_code, response=response)
         try:
             issued = response.json()
             fields = (issued["challenge_id"], issued["challenge"], issued["algorithm"])
@@ -124,11 +128,3 @@ class ChallengeAuth(requests.auth.AuthBase):
         prepared.headers["Authorization"] = self.authorization()
         return prepared
 
-
-class _NoAuth(requests.auth.AuthBase):
-    """Sends the challenge request without credentials, whatever the session's
-    ``auth`` or a ``.netrc`` say (requests only skips netrc when given an auth)."""
-
-    def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
-        prepared.headers.pop("Authorization", None)
-        return prepared

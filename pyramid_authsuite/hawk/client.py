@@ -1,7 +1,8 @@
 """A ``requests`` client for Hawk sessions: log in, sign requests, verify responses, log out.
 
 This module imports no Pyramid: the standard library, ``requests`` and our
-own :mod:`pyramid_authsuite.hawk.protocol` only (the package's ``__init__``
+own :mod:`pyramid_authsuite.hawk.protocol` and :mod:`pyramid_authsuite.client`
+(the plumbing every client shares) only (the package's ``__init__``
 still needs Pyramid installed; ``requests`` is not a dependency of the server,
 install it alongside)::
 
@@ -36,7 +37,6 @@ verifies responses nor corrects clock skew.
 """
 from __future__ import annotations
 
-import base64
 import math
 import re
 import secrets
@@ -48,6 +48,13 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
+from pyramid_authsuite.client import (
+    ServerRefusedError,
+    UTF8BasicAuth,
+    parse_challenges,
+    request_body,
+    response_challenges,
+)
 from pyramid_authsuite.hawk import protocol
 
 __all__ = [
@@ -67,10 +74,6 @@ DEFAULT_TIMEOUT = 10.0
 # (the server's parser refuses anything else).
 _ATTRIBUTE_VALUE_RE = re.compile(r'[ !#-\[\]-~]+')
 _HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
-# RFC 9110 5.6.2 token, and a quoted-string (5.6.4) with its escapes.
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_OWS = " \t"
 # A server time in a challenge: like a request's ts (no sign, no leading zero).
 _TS_RE = re.compile(r"0|[1-9][0-9]{0,9}")
 _DIGEST_B64_RE = re.compile(r"[A-Za-z0-9+/]{27}=|[A-Za-z0-9+/]{43}=")
@@ -89,103 +92,22 @@ class HawkResponseError(requests.RequestException):
     """
 
 
-class HawkSessionError(requests.HTTPError):
+class HawkSessionError(ServerRefusedError):
     """:func:`login` or :func:`logout` got an unexpected status.
 
     ``status_code`` is the HTTP status, ``problem`` the RFC 9457 problem
     document (a ``dict``) when the server sent one, else ``None``, and
-    ``detail`` its ``detail`` (or ``title``, or the reason phrase).
+    ``detail`` its ``detail`` (or ``title``, or the reason phrase); see
+    :class:`pyramid_authsuite.client.ServerRefusedError`.
     """
 
     def __init__(self, message: str, *, response: requests.Response):
-        self.status_code: int = response.status_code
-        self.problem: dict[str, Any] | None = _problem(response)
-        detail = None
-        if self.problem is not None:
-            detail = self.problem.get("detail") or self.problem.get("title")
-        self.detail: str = str(detail or response.reason or "")
-        super().__init__(f"{message}: HTTP {self.status_code}: {self.detail}", response=response)
-
-
-def _problem(response: requests.Response) -> dict[str, Any] | None:
-    content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    if content_type not in ("application/problem+json", "application/json"):
-        return None
-    try:
-        document = response.json()
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
+        super().__init__(message, response=response)
 
 
 # --------------------------------------------------------------------------
 # Header parsing (challenges and Server-Authorization)
 # --------------------------------------------------------------------------
-
-
-def _parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
-    """``[(scheme, params), ...]`` from a ``WWW-Authenticate``-style value (RFC 9110 11.6.1).
-
-    Handles several challenges in one value, which is what ``requests`` gives
-    when the server sent several ``WWW-Authenticate`` headers (it folds them
-    with ``", "``). Params are ``name=token`` or ``name="quoted"``; a token68
-    credential is skipped. Raises ``ValueError`` on anything else, or on a
-    param given twice in one challenge.
-    """
-    if len(value) > protocol.MAX_HEADER_LENGTH:
-        raise ValueError("header too long")
-    challenges: list[tuple[str, dict[str, str]]] = []
-    params: dict[str, str] | None = None
-    position, end = 0, len(value)
-    while True:
-        while position < end and (value[position] in _OWS or value[position] == ","):
-            position += 1
-        if position >= end:
-            return challenges
-        token = _TOKEN_RE.match(value, position)
-        if token is None:
-            raise ValueError("malformed challenge")
-        after = token.end()
-        look = after
-        while look < end and value[look] in _OWS:
-            look += 1
-        if params is not None and look < end and value[look] == "=" and value[look + 1 : look + 2] != "=":
-            # name = value: a parameter of the current challenge.
-            look += 1
-            while look < end and value[look] in _OWS:
-                look += 1
-            if look >= end or value[look] == ",":
-                # "abc=" then nothing: a token68 with one '=' of padding; skip it.
-                position = look
-                continue
-            quoted = _QUOTED_RE.match(value, look)
-            if quoted is not None:
-                param = re.sub(r"\\(.)", r"\1", quoted.group(1))
-                position = quoted.end()
-            else:
-                plain = _TOKEN_RE.match(value, look)
-                if plain is None:
-                    raise ValueError("malformed challenge parameter")
-                param, position = plain.group(), plain.end()
-            name = token.group().lower()
-            if name in params:
-                raise ValueError("duplicate challenge parameter")
-            params[name] = param
-        elif look < end and value[look] not in ",=" and after < look:
-            # "Scheme SP ...": a new challenge whose parameters follow.
-            params = {}
-            challenges.append((token.group(), params))
-            position = look
-        elif params is not None and look < end and value[look] == "=":
-            # token68 ("abc=="): belongs to the current challenge; skip it.
-            position = look
-            while position < end and value[position] == "=":
-                position += 1
-        else:
-            # A scheme without parameters.
-            params = {}
-            challenges.append((token.group(), params))
-            position = after
 
 
 def _parse_server_authorization(value: str) -> dict[str, str]:
@@ -195,25 +117,13 @@ def _parse_server_authorization(value: str) -> dict[str, str]:
     with ``mac``, ``ext`` and ``hash`` only): one Hawk credential, ``mac``
     required, no other attribute. Raises ``ValueError``.
     """
-    challenges = _parse_challenges(value)
+    challenges = parse_challenges(value)
     if len(challenges) != 1 or challenges[0][0].lower() != "hawk":
         raise ValueError("not a single Hawk Server-Authorization")
     attributes = challenges[0][1]
     if set(attributes) - {"mac", "hash", "ext"} or "mac" not in attributes:
         raise ValueError("Server-Authorization attributes must be mac and optionally hash, ext")
     return attributes
-
-
-def _header_values(response: requests.Response, name: str) -> list[str]:
-    """Each value of a header as received, unfolded when urllib3 kept them apart."""
-    raw_headers = getattr(getattr(response, "raw", None), "headers", None)
-    getlist = getattr(raw_headers, "getlist", None)
-    if getlist is not None:
-        values = getlist(name)
-        if values:
-            return [str(value) for value in values]
-    value = response.headers.get(name)
-    return [value] if value is not None else []
 
 
 # --------------------------------------------------------------------------
@@ -242,35 +152,6 @@ def _request_target(prepared: requests.PreparedRequest) -> tuple[str, str, int |
         # An IPv6 literal: the Host header (hence the server) keeps the brackets.
         hostname = f"[{hostname}]"
     return resource, hostname, parts.port or default_port
-
-
-def _body_bytes(prepared: requests.PreparedRequest) -> bytes:
-    """The body about to be sent, as bytes; a ``str`` body is re-encoded in place.
-
-    The payload hash must cover exactly the bytes on the wire. urllib3 2
-    sends a ``str`` body as UTF-8 but urllib3 1 (http.client) as Latin-1, so
-    the body is made UTF-8 bytes here (``protocol.payload_hash`` hashes text
-    as UTF-8 too) and Content-Length follows.
-    """
-    body = prepared.body
-    if body is None:
-        return b""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        encoded = body.encode("utf-8")
-    elif isinstance(body, (bytearray, memoryview)):
-        encoded = bytes(body)
-    else:
-        raise TypeError(
-            f"HawkSessionAuth cannot sign a {type(body).__name__} body: the Hawk payload hash "
-            "covers the whole body, which must be known before sending. Pass bytes or str "
-            "(read the file or join the generator first)."
-        )
-    prepared.body = encoded
-    if "Content-Length" in prepared.headers:
-        prepared.headers["Content-Length"] = str(len(encoded))
-    return encoded
 
 
 class HawkSessionAuth(AuthBase):
@@ -364,7 +245,7 @@ class HawkSessionAuth(AuthBase):
         :attr:`clock_offset`) and random nonce each time; ``hash`` only when
         there is a body.
         """
-        body = _body_bytes(prepared)
+        body = request_body(prepared, "HawkSessionAuth", "the Hawk payload hash")
         content_type = prepared.headers.get("Content-Type")
         hash_ = None
         if body:
@@ -431,23 +312,18 @@ class HawkSessionAuth(AuthBase):
         ``hawk.1.ts\\n<ts>\\n`` with this session's key (``lib/crypto.js``
         ``calculateTsMac``), compared in constant time.
         """
-        for value in _header_values(response, "WWW-Authenticate"):
-            try:
-                challenges = _parse_challenges(value)
-            except ValueError:
+        for scheme, params in response_challenges(response):
+            if scheme.lower() != "hawk":
                 continue
-            for scheme, params in challenges:
-                if scheme.lower() != "hawk":
-                    continue
-                ts, tsm = params.get("ts"), params.get("tsm")
-                if ts is None or tsm is None or _TS_RE.fullmatch(ts) is None or _DIGEST_B64_RE.fullmatch(tsm) is None:
-                    continue
-                expected = protocol.calculate_mac(
-                    self._key, self.algorithm, f"hawk.1.ts\n{ts}\n".encode("ascii"),
-                    allowed_algorithms=self._allowed,
-                )
-                if protocol.verify_mac(expected, tsm):
-                    return int(ts)
+            ts, tsm = params.get("ts"), params.get("tsm")
+            if ts is None or tsm is None or _TS_RE.fullmatch(ts) is None or _DIGEST_B64_RE.fullmatch(tsm) is None:
+                continue
+            expected = protocol.calculate_mac(
+                self._key, self.algorithm, f"hawk.1.ts\n{ts}\n".encode("ascii"),
+                allowed_algorithms=self._allowed,
+            )
+            if protocol.verify_mac(expected, tsm):
+                return int(ts)
         return None
 
     def _retry_stale(self, response: requests.Response, **kwargs: Any) -> requests.Response | None:
@@ -540,21 +416,6 @@ class HawkSessionAuth(AuthBase):
 # --------------------------------------------------------------------------
 
 
-class _UTF8BasicAuth(AuthBase):
-    # requests' HTTPBasicAuth encodes str credentials as Latin-1; RFC 7617
-    # and our server (charset="UTF-8") use UTF-8. Passing it as the request's
-    # auth also overrides any session.auth, which must not sign this call.
-    def __init__(self, userid: str, password: str):
-        if ":" in userid:
-            raise ValueError("a Basic user-id cannot contain ':' (RFC 7617)")
-        credentials = f"{userid}:{password}".encode("utf-8")
-        self._header = "Basic " + base64.b64encode(credentials).decode("ascii")
-
-    def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
-        prepared.headers["Authorization"] = self._header
-        return prepared
-
-
 def _sender(session: requests.Session | None) -> Callable[..., requests.Response]:
     return session.request if session is not None else requests.request
 
@@ -592,7 +453,7 @@ def login(
     exceptions for network errors.
     """
     response = _sender(session)(
-        "POST", _sessions_url(base_url), auth=_UTF8BasicAuth(userid, password),
+        "POST", _sessions_url(base_url), auth=UTF8BasicAuth(userid, password),
         headers={"Accept": "application/json"}, timeout=timeout,
     )
     if response.status_code != 201:

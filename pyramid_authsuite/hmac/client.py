@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import requests
 
+from pyramid_authsuite.client import request_body
 from pyramid_authsuite.hmac.protocol import ALGORITHMS, MIN_HMAC_KEY_LENGTH, sign_request
 
 
@@ -73,11 +74,7 @@ class ServiceAuth(requests.auth.AuthBase):
         return f"ServiceAuth(keyid={self.keyid!r}, algorithm={self.algorithm!r})"
 
     def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
-        body = prepared.body or b""
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        if not isinstance(body, (bytes, bytearray)):
-            raise TypeError("ServiceAuth signs bodies given as bytes or str, not streams: the digest needs the whole body")
+        body = request_body(prepared, "ServiceAuth", "the Content-Digest")
         components = ["@method", "@authority", "@target-uri"]
         if body:
             components.append("content-digest")
@@ -86,7 +83,7 @@ class ServiceAuth(requests.auth.AuthBase):
             prepared.method,
             prepared.url,
             dict(prepared.headers),
-            bytes(body),
+            body,
             keyid=self.keyid,
             key=self._key,
             algorithm=self.algorithm,

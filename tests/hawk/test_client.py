@@ -18,12 +18,12 @@ import requests_hawk
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from pyramid_authsuite.client import parse_challenges as _parse_challenges
 from pyramid_authsuite.hawk import protocol
 from pyramid_authsuite.hawk.client import (
     HawkResponseError,
     HawkSessionAuth,
     HawkSessionError,
-    _parse_challenges,
     login,
     logout,
 )
