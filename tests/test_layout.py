@@ -29,7 +29,6 @@ MAX_LINES = 600
 # header parsing and the client plumbing every client shares). The test fails
 # when one of them gets under the bound, so the list can only shrink.
 OVERSIZED = {
-    "pyramid_authsuite.hawk.protocol",
 }
 
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pyramid_authsuite.hawk.protocol import derive_session_credentials
+from pyramid_authsuite.hawk.session_token import derive_session_credentials
 from pyramid_authsuite.secret import derived_key
 
 SESSION_PREFIX = "hawk:session:"
