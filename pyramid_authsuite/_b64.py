@@ -113,8 +113,8 @@ def b64url_decode(text: str, *, padded: bool = False, canonical: bool = True) ->
         A ``str`` (anything else is refused).
     ``padded``
         Tolerate up to two trailing ``=`` (what mohawk's bewits carry),
-        whether or not they are the right number; by default any ``=`` is
-        refused.
+        whether or not they are the right number, after at least one
+        character of the alphabet; by default any ``=`` is refused.
     ``canonical``
         Refuse the spellings whose unused bits are not zero, so that one
         value has one text (what :func:`b64url_encode` writes). ``False``
@@ -125,7 +125,7 @@ def b64url_decode(text: str, *, padded: bool = False, canonical: bool = True) ->
     raw = text.encode("ascii")
     if padded and raw[-1:] == b"=":
         stripped = raw.rstrip(b"=")
-        if len(raw) - len(stripped) > 2:
+        if len(raw) - len(stripped) > 2 or not stripped:
             raise ValueError("not base64url")
         raw = stripped
     translated = raw.translate(URL_TO_STANDARD)
