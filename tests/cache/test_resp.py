@@ -68,6 +68,16 @@ def test_pack_matches_redis_py(args):
     assert pack(args) == redis_py_pack(*args)
 
 
+@settings(derandomize=True, database=None, deadline=None, max_examples=200)
+@given(
+    st.sampled_from(["GET", "SET", "DEL", "PEXPIRE", "EVALSHA", b"SET"]),
+    st.lists(st.text(max_size=12) | st.binary(max_size=12) | st.integers(-(2**70), 2**70), max_size=6),
+)
+def test_generated_commands_pack_as_redis_py_packs_them(command, args):
+    # (bools are left out: redis-py refuses them, and no caller passes one.)
+    assert pack((command, *args)) == redis_py_pack(command, *args)
+
+
 def test_pack_layout():
     # str as UTF-8 (length in bytes), bytes as they are, int in decimal.
     assert pack(("SET", "\u00e9", b"\r\n", 12)) == b"*4\r\n$3\r\nSET\r\n$2\r\n\xc3\xa9\r\n$2\r\n\r\n\r\n$2\r\n12\r\n"
@@ -169,3 +179,235 @@ def test_get_then_set_nx_replies_at_every_chunk_size(wire, expected):
 )
 def test_get_then_set_nx_fast_parser_leaves_the_rest_to_the_general_one(data):
     assert get_then_set_nx_replies(data) is NOT_SIMPLE
+
+
+# ---------------------------------------------------------------------------
+# The GET + SET NX fast parser against the general parser: generated replies (hypothesis)
+# ---------------------------------------------------------------------------
+
+# Seeded (derandomize) and bounded, so the run is the same every time and
+# takes a few seconds; no example database, no deadline (a busy machine).
+# Every strategy is built once, at import: hypothesis validates a strategy
+# the first time it is drawn from, and one built per draw costs that each time.
+GENERATED = settings(
+    derandomize=True, database=None, deadline=None, max_examples=300,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def general_outcome(data: bytes):
+    """What the general parser makes of ``data`` as the first chunk of the two
+    replies, the stream ending after it (as ``receive`` calls it when the fast
+    parser declines): ``("replies", [...])`` with error replies as
+    ``("error reply", message)``, or ``("raises", exception type)``.
+
+    It reads from a real socket whose peer has shut its side: reading past
+    ``data`` is the end of the stream, a redis-py ``ConnectionError``.
+    """
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.shutdown(socket.SHUT_WR)
+        try:
+            replies = read_replies(ours, 2, data)
+        except Exception as error:  # every exception is an outcome to compare
+            return "raises", type(error)
+    finally:
+        ours.close()
+        theirs.close()
+    return "replies", [("error reply", str(reply)) if isinstance(reply, ResponseError) else reply for reply in replies]
+
+
+def assert_fast_agrees_or_declines(data: bytes) -> str:
+    """The fast parser's answer for ``data`` is the general parser's, or it declines.
+
+    Returns what it did ("answered", "declined", or "raised" what the general
+    parser raises too), so a test can insist on an answer.
+    """
+    try:
+        answer = get_then_set_nx_replies(data)
+    except Exception as error:
+        # receive() would raise this instead of what the general parser does:
+        # only the same kind of failure is acceptable (anything else would not
+        # become CacheUnavailable, or would fail where the general parser answers).
+        outcome = general_outcome(data)
+        assert outcome[0] == "raises" and isinstance(error, outcome[1]), (data, error, outcome)
+        return "raised"
+    if answer is NOT_SIMPLE:
+        return "declined"
+    assert type(answer) is tuple and len(answer) == 2, (data, answer)
+    value, stored = answer
+    assert value is None or type(value) is bytes, (data, answer)
+    assert stored is True or stored is False, (data, answer)
+    # The general parser's replies for the pair: the value, then b"OK" or a null.
+    assert general_outcome(data) == ("replies", [value, b"OK" if stored else None]), (data, answer)
+    return "answered"
+
+
+def mostly(usual, unusual, odds: int = 4):
+    """``usual``, and about one time in ``odds`` ``unusual``.
+
+    (Hypothesis favours the simplest choice, 0, and shrinks towards it: that one is ``usual``.)
+    """
+    return st.integers(0, odds - 1).flatmap(lambda n: unusual if n == odds - 1 else usual)
+
+
+def bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+# Values: any bytes, and bytes made of pieces of the protocol (a value that
+# ends like a reply, or holds one, must never be split there).
+PROTOCOL_PIECES = [
+    b"\r\n", b"\r", b"\n", b"$-1\r\n", b"_\r\n", b"+OK\r\n", b"$", b"-1", b"0", b"5", b"12", b"OK",
+    b"+", b"_", b"-ERR x\r\n", b">1\r\n", b"|1\r\n", b"$3\r\n", b":1\r\n", b"\x00", b"\xff",
+]
+VALUES = st.binary(max_size=40) | st.lists(st.sampled_from(PROTOCOL_PIECES), max_size=8).map(b"".join)
+# The usual replies: GET's (a bulk string, or a RESP2 / RESP3 null), then SET NX's.
+USUAL_GETS = st.one_of(st.sampled_from([b"$-1\r\n", b"_\r\n"]), VALUES.map(bulk))
+USUAL_SET_NX = st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"_\r\n"])
+# Other replies the general parser accepts (or refuses) in their place.
+OTHER_REPLIES = st.one_of(
+    VALUES.map(lambda value: b"$0%d\r\n%b\r\n" % (len(value), value)),  # a length with a leading zero
+    VALUES.map(lambda value: b"$ %d\r\n%b\r\n" % (len(value), value)),  # ... with a space (int() takes it)
+    VALUES.map(lambda value: b"$+%d\r\n%b\r\n" % (len(value), value)),  # ... with a sign
+    st.sampled_from([
+        b"$-2\r\n", b"+OK\r\n", b"+QUEUED\r\n", b"$2\r\nOK\r\n", b":1\r\n", b":-7\r\n",
+        b"-ERR wrong\r\n", b"-OOM command not allowed\r\n", b"-WRONGTYPE no\r\n", b"!5\r\nERR x\r\n",
+        b",1.5\r\n", b"#t\r\n", b"(12\r\n", b"=7\r\ntxt:abc\r\n", b"*1\r\n$1\r\na\r\n", b"%0\r\n", b"~0\r\n",
+        b"*-1\r\n", b"$-1\r\n_\r\n",
+    ]),
+)
+# RESP3 out-of-band data: push messages (any time), attributes (before a reply).
+PUSH_ELEMENTS = st.one_of(
+    VALUES.map(bulk),
+    st.sampled_from([b":1\r\n", b"+k\r\n", b",1.5\r\n", b"#f\r\n", b"(99\r\n", b"_\r\n", b"$-1\r\n", b"=7\r\ntxt:a\r\n\r\n",
+                     b"*2\r\n:15\r\n+x\r\n", b"%1\r\n+k\r\n:1\r\n", b"~1\r\n+m\r\n", b"*0\r\n"]),
+)
+PUSHES = st.one_of(
+    st.sampled_from([PUSH, ATTRIBUTE, b">0\r\n"]),
+    st.lists(PUSH_ELEMENTS, min_size=1, max_size=4).map(lambda elements: b">%d\r\n" % len(elements) + b"".join(elements)),
+)
+# Built once (see above): the replies, and what may come around them.
+FIRST_REPLIES = mostly(USUAL_GETS, OTHER_REPLIES)
+SECOND_REPLIES = mostly(USUAL_SET_NX, OTHER_REPLIES)
+AROUND = mostly(st.just(b""), PUSHES)
+
+
+@st.composite
+def reply_pairs(draw) -> bytes:
+    """Two replies as a GET then a SET NX may get them, now and then with others
+    in their place and push messages or attributes around them."""
+    first = draw(FIRST_REPLIES)
+    second = draw(SECOND_REPLIES)
+    return draw(AROUND) + first + draw(AROUND) + second + draw(AROUND)
+
+
+@st.composite
+def mutated(draw, wire: bytes) -> bytes:
+    """``wire`` cut short, extended, with its announced length changed, or a byte changed."""
+    kind = draw(st.sampled_from(["truncate", "append", "length", "terminator", "type", "flip", "insert", "delete", "prefix"]))
+    if kind == "truncate":
+        return wire[: draw(st.integers(0, max(len(wire) - 1, 0)))]
+    if kind == "append":
+        return wire + draw(st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"_\r\n", b"\r\n", b"x", PUSH]) | st.binary(min_size=1, max_size=8))
+    if kind == "prefix":
+        return draw(st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"_\r\n", b"\r\n", b"$"]) | st.binary(min_size=1, max_size=8)) + wire
+    if kind == "length":
+        # The first announced length (the one the fast parser trusts) made wrong.
+        if not wire.startswith(b"$") or b"\r\n" not in wire:
+            return wire
+        end = wire.index(b"\r\n")
+        digits = wire[1:end]
+        off_by = st.integers(-3, 3).filter(bool).map(lambda delta: b"%d" % (int(digits) + delta))
+        absurd = st.sampled_from([
+            b"", b"-", b"-0", b"x", b"1" * 18, b"9" * 19, b"1" * 5000, b"0" * 19 + b"3",
+            b"1_0", b"\xd9\xa3", b"\xb2",  # int() takes "1_0"; an Arabic-Indic and a superscript digit
+        ])
+        length = draw(off_by | absurd if digits.isdigit() and len(digits) < 10 else absurd)
+        return b"$" + length + wire[end:]
+    if kind == "terminator":
+        # The two bytes after the first bulk string's value (which must be CRLF) made something else.
+        end = wire.find(b"\r\n")
+        digits = wire[1:end]
+        if not wire.startswith(b"$") or not digits.isdigit() or len(digits) > 9:
+            return wire
+        stop = end + 2 + int(digits)
+        other = st.sampled_from([b"\n\r", b"\r\r", b"\n\n", b"\rx", b"x\n", b"OK", b"\r", b""]) | st.binary(max_size=3)
+        return wire[:stop] + draw(other.filter(lambda terminator: terminator != b"\r\n")) + wire[stop + 2 :]
+    if kind == "type":
+        # One reply's type byte (the first byte, or one after a CRLF) made another.
+        starts = [0] + [index + 2 for index in range(len(wire) - 2) if wire[index : index + 2] == b"\r\n"]
+        start = draw(st.sampled_from(starts))
+        return wire[:start] + draw(st.sampled_from(b"$+-:_!=,#(*%~>|?x\r")).to_bytes(1, "big") + wire[start + 1 :]
+    position = draw(st.integers(0, len(wire)))
+    if kind == "insert":
+        return wire[:position] + draw(st.sampled_from([b"\r", b"\n", b"\r\n", b"$", b"0", b"_"]) | st.binary(min_size=1, max_size=2)) + wire[position:]
+    if position == len(wire):
+        return wire
+    if kind == "delete":
+        return wire[:position] + wire[position + 1 :]
+    return wire[:position] + bytes([draw(st.integers(0, 255))]) + wire[position + 1 :]  # flip
+
+
+@GENERATED
+@given(st.one_of(st.just(None), VALUES), st.sampled_from([(b"+OK\r\n", True), (b"$-1\r\n", False), (b"_\r\n", False)]), st.booleans())
+def test_usual_pairs_are_answered_by_the_fast_parser_and_their_prefixes_agree_or_decline(value, second, resp3_null):
+    wire, stored = second
+    first = bulk(value) if value is not None else (b"_\r\n" if resp3_null else b"$-1\r\n")
+    wire = first + wire
+    # Whole, in one chunk: the fast parser answers it (that is what it is for).
+    assert assert_fast_agrees_or_declines(wire) == "answered"
+    assert get_then_set_nx_replies(wire) == (value, stored)
+    # Cut short anywhere: a chunk that holds part of the replies.
+    for cut in range(len(wire)):
+        assert_fast_agrees_or_declines(wire[:cut])
+    # Read in chunks of any size, through receive(): the same answer either way.
+    for size in range(1, len(wire) + 1):
+        answer = receive(_Connection(_ChunkedSocket(wire, size)), 2, get_then_set_nx_replies)
+        if isinstance(answer, list):
+            answer = (answer[0], answer[1] is not None)
+        assert answer == (value, stored), size
+
+
+@settings(GENERATED, max_examples=600)
+@given(reply_pairs())
+def test_generated_replies_fast_parser_agrees_or_declines(wire):
+    assert_fast_agrees_or_declines(wire)
+
+
+@settings(GENERATED, max_examples=1000)
+@given(st.data())
+def test_mutated_replies_fast_parser_agrees_or_declines(data):
+    wire = data.draw(reply_pairs())
+    assert_fast_agrees_or_declines(data.draw(mutated(wire)))
+
+
+@settings(GENERATED, max_examples=300)
+@given(st.binary(max_size=40) | st.lists(st.sampled_from(PROTOCOL_PIECES), max_size=10).map(b"".join))
+def test_garbage_fast_parser_agrees_or_declines(data):
+    assert_fast_agrees_or_declines(data)
+
+
+# Announced lengths of the first bulk string: right, off by a little, with
+# leading zeros, long (int() refuses more than 4300 digits), or not a number.
+LENGTH_FIELDS = st.one_of(
+    st.integers(-3, 3).map(lambda delta: ("off by", delta)),
+    st.integers(0, 30).map(lambda zeros: ("zeros", zeros)),
+    st.sampled_from([17, 18, 19, 20, 4300, 4301, 5000]).map(lambda digits: ("ones", digits)),
+    st.sampled_from([b"", b"-", b"-0", b"-1", b"x", b"+2", b" 2", b"2 ", b"1_0", b"\xd9\xa3", b"\xb2", b"9" * 19]).map(lambda field: ("field", field)),
+)
+
+
+@GENERATED
+@given(VALUES, USUAL_SET_NX, LENGTH_FIELDS)
+def test_wrong_lengths_fast_parser_agrees_or_declines(value, second, length):
+    kind, amount = length
+    if kind == "off by":
+        field = b"%d" % (len(value) + amount)
+    elif kind == "zeros":
+        field = b"0" * amount + b"%d" % len(value)
+    elif kind == "ones":
+        field = b"1" * amount
+    else:
+        field = amount
+    assert_fast_agrees_or_declines(b"$" + field + b"\r\n" + value + b"\r\n" + second)
