@@ -13,6 +13,7 @@ server) is in ``test_redis.py``.
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 import redis.connection
@@ -20,8 +21,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pyramid_authsuite.cache.resp import NOT_SIMPLE, get_then_set_nx_replies, pack, read_replies, receive
+from pyramid_authsuite.cache.resp import (
+    NOT_SIMPLE,
+    get_then_set_nx_replies,
+    pack,
+    read_replies,
+    receive,
+    use_kernel_timeouts,
+)
+from tests.servers import call_bounded
 
 
 class _ChunkedSocket:
@@ -130,6 +140,55 @@ def test_reply_parser_refuses_what_it_does_not_expect(wire, count):
 def test_reply_parser_end_of_stream_is_a_connection_error():
     with pytest.raises(RedisConnectionError):
         read_replies(_ChunkedSocket(b"$5\r\nhel", 4), 1)
+
+
+# ---------------------------------------------------------------------------
+# receive(): error replies, closed and silent peers, on real sockets
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def socket_pair():
+    ours, theirs = socket.socketpair()
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_an_error_reply_is_raised_after_every_reply_is_read(socket_pair):
+    ours, theirs = socket_pair
+    theirs.sendall(b"-OOM command not allowed\r\n+OK\r\n")
+    with pytest.raises(ResponseError, match="OOM"):
+        receive(_Connection(ours), 2)
+    # The connection is in step: the next reply read is the next command's.
+    theirs.sendall(b":5\r\n")
+    assert receive(_Connection(ours), 1) == [5]
+
+
+def test_a_connection_closed_before_reading_is_a_connection_error():
+    with pytest.raises(RedisConnectionError):
+        receive(_Connection(None), 2)
+
+
+def test_a_peer_closing_mid_reply_is_a_connection_error(socket_pair):
+    ours, theirs = socket_pair
+    theirs.sendall(b"$5\r\nhel")
+    theirs.shutdown(socket.SHUT_WR)
+    with pytest.raises(RedisConnectionError):
+        receive(_Connection(ours), 2, get_then_set_nx_replies)
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel-timeouts", "python-timeouts"])
+def test_a_silent_peer_is_a_timeout(socket_pair, kernel):
+    ours, theirs = socket_pair
+    ours.settimeout(0.05)
+    if kernel:
+        use_kernel_timeouts(ours)
+        if sys.platform.startswith("linux"):
+            assert ours.gettimeout() is None  # the kernel's SO_RCVTIMEO bounds the read now
+    theirs.sendall(b"$5\r\nhello\r\n")  # the first reply only: the second never comes
+    with pytest.raises(RedisTimeoutError):
+        call_bounded(lambda: receive(_Connection(ours), 2, get_then_set_nx_replies))
 
 
 # ---------------------------------------------------------------------------
