@@ -339,12 +339,16 @@ OTHER_REPLIES = st.one_of(
 # RESP3 out-of-band data: push messages (any time), attributes (before a reply).
 PUSH_ELEMENTS = st.one_of(
     VALUES.map(bulk),
-    st.sampled_from([b":1\r\n", b"+k\r\n", b",1.5\r\n", b"#f\r\n", b"(99\r\n", b"_\r\n", b"$-1\r\n", b"=7\r\ntxt:a\r\n\r\n",
-                     b"*2\r\n:15\r\n+x\r\n", b"%1\r\n+k\r\n:1\r\n", b"~1\r\n+m\r\n", b"*0\r\n"]),
+    st.sampled_from([
+        b":1\r\n", b"+k\r\n", b",1.5\r\n", b"#f\r\n", b"(99\r\n", b"_\r\n", b"$-1\r\n", b"=7\r\ntxt:a\r\n\r\n",
+        b"*2\r\n:15\r\n+x\r\n", b"%1\r\n+k\r\n:1\r\n", b"~1\r\n+m\r\n", b"*0\r\n",
+    ]),
 )
 PUSHES = st.one_of(
     st.sampled_from([PUSH, ATTRIBUTE, b">0\r\n"]),
-    st.lists(PUSH_ELEMENTS, min_size=1, max_size=4).map(lambda elements: b">%d\r\n" % len(elements) + b"".join(elements)),
+    st.lists(PUSH_ELEMENTS, min_size=1, max_size=4).map(
+        lambda elements: b">%d\r\n" % len(elements) + b"".join(elements)
+    ),
 )
 # Built once (see above): the replies, and what may come around them.
 FIRST_REPLIES = mostly(USUAL_GETS, OTHER_REPLIES)
@@ -361,16 +365,32 @@ def reply_pairs(draw) -> bytes:
     return draw(AROUND) + first + draw(AROUND) + second + draw(AROUND)
 
 
+MUTATIONS = st.sampled_from(
+    ["truncate", "append", "length", "terminator", "type", "flip", "insert", "delete", "prefix"]
+)
+APPENDED = st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"_\r\n", b"\r\n", b"x", PUSH]) | st.binary(min_size=1, max_size=8)
+PREFIXED = st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"_\r\n", b"\r\n", b"$"]) | st.binary(min_size=1, max_size=8)
+INSERTED = st.sampled_from([b"\r", b"\n", b"\r\n", b"$", b"0", b"_"]) | st.binary(min_size=1, max_size=2)
+ABSURD_LENGTHS = st.sampled_from([
+    b"", b"-", b"-0", b"x", b"1" * 18, b"9" * 19, b"1" * 5000, b"0" * 19 + b"3",
+    b"1_0", b"\xd9\xa3", b"\xb2",  # int() takes "1_0"; an Arabic-Indic and a superscript digit
+])
+OTHER_TERMINATORS = (
+    st.sampled_from([b"\n\r", b"\r\r", b"\n\n", b"\rx", b"x\n", b"OK", b"\r", b""]) | st.binary(max_size=3)
+).filter(lambda terminator: terminator != b"\r\n")
+TYPE_BYTES = st.sampled_from(b"$+-:_!=,#(*%~>|?x\r").map(lambda byte: bytes([byte]))
+
+
 @st.composite
 def mutated(draw, wire: bytes) -> bytes:
     """``wire`` cut short, extended, with its announced length changed, or a byte changed."""
-    kind = draw(st.sampled_from(["truncate", "append", "length", "terminator", "type", "flip", "insert", "delete", "prefix"]))
+    kind = draw(MUTATIONS)
     if kind == "truncate":
         return wire[: draw(st.integers(0, max(len(wire) - 1, 0)))]
     if kind == "append":
-        return wire + draw(st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"_\r\n", b"\r\n", b"x", PUSH]) | st.binary(min_size=1, max_size=8))
+        return wire + draw(APPENDED)
     if kind == "prefix":
-        return draw(st.sampled_from([b"+OK\r\n", b"$-1\r\n", b"_\r\n", b"\r\n", b"$"]) | st.binary(min_size=1, max_size=8)) + wire
+        return draw(PREFIXED) + wire
     if kind == "length":
         # The first announced length (the one the fast parser trusts) made wrong.
         if not wire.startswith(b"$") or b"\r\n" not in wire:
@@ -378,11 +398,7 @@ def mutated(draw, wire: bytes) -> bytes:
         end = wire.index(b"\r\n")
         digits = wire[1:end]
         off_by = st.integers(-3, 3).filter(bool).map(lambda delta: b"%d" % (int(digits) + delta))
-        absurd = st.sampled_from([
-            b"", b"-", b"-0", b"x", b"1" * 18, b"9" * 19, b"1" * 5000, b"0" * 19 + b"3",
-            b"1_0", b"\xd9\xa3", b"\xb2",  # int() takes "1_0"; an Arabic-Indic and a superscript digit
-        ])
-        length = draw(off_by | absurd if digits.isdigit() and len(digits) < 10 else absurd)
+        length = draw(off_by | ABSURD_LENGTHS if digits.isdigit() and len(digits) < 10 else ABSURD_LENGTHS)
         return b"$" + length + wire[end:]
     if kind == "terminator":
         # The two bytes after the first bulk string's value (which must be CRLF) made something else.
@@ -391,16 +407,15 @@ def mutated(draw, wire: bytes) -> bytes:
         if not wire.startswith(b"$") or not digits.isdigit() or len(digits) > 9:
             return wire
         stop = end + 2 + int(digits)
-        other = st.sampled_from([b"\n\r", b"\r\r", b"\n\n", b"\rx", b"x\n", b"OK", b"\r", b""]) | st.binary(max_size=3)
-        return wire[:stop] + draw(other.filter(lambda terminator: terminator != b"\r\n")) + wire[stop + 2 :]
+        return wire[:stop] + draw(OTHER_TERMINATORS) + wire[stop + 2 :]
     if kind == "type":
         # One reply's type byte (the first byte, or one after a CRLF) made another.
         starts = [0] + [index + 2 for index in range(len(wire) - 2) if wire[index : index + 2] == b"\r\n"]
         start = draw(st.sampled_from(starts))
-        return wire[:start] + draw(st.sampled_from(b"$+-:_!=,#(*%~>|?x\r")).to_bytes(1, "big") + wire[start + 1 :]
+        return wire[:start] + draw(TYPE_BYTES) + wire[start + 1 :]
     position = draw(st.integers(0, len(wire)))
     if kind == "insert":
-        return wire[:position] + draw(st.sampled_from([b"\r", b"\n", b"\r\n", b"$", b"0", b"_"]) | st.binary(min_size=1, max_size=2)) + wire[position:]
+        return wire[:position] + draw(INSERTED) + wire[position:]
     if position == len(wire):
         return wire
     if kind == "delete":
@@ -409,7 +424,11 @@ def mutated(draw, wire: bytes) -> bytes:
 
 
 @GENERATED
-@given(st.one_of(st.just(None), VALUES), st.sampled_from([(b"+OK\r\n", True), (b"$-1\r\n", False), (b"_\r\n", False)]), st.booleans())
+@given(
+    st.one_of(st.just(None), VALUES),
+    st.sampled_from([(b"+OK\r\n", True), (b"$-1\r\n", False), (b"_\r\n", False)]),
+    st.booleans(),
+)
 def test_usual_pairs_are_answered_by_the_fast_parser_and_their_prefixes_agree_or_decline(value, second, resp3_null):
     wire, stored = second
     first = bulk(value) if value is not None else (b"_\r\n" if resp3_null else b"$-1\r\n")
@@ -453,7 +472,9 @@ LENGTH_FIELDS = st.one_of(
     st.integers(-3, 3).map(lambda delta: ("off by", delta)),
     st.integers(0, 30).map(lambda zeros: ("zeros", zeros)),
     st.sampled_from([17, 18, 19, 20, 4300, 4301, 5000]).map(lambda digits: ("ones", digits)),
-    st.sampled_from([b"", b"-", b"-0", b"-1", b"x", b"+2", b" 2", b"2 ", b"1_0", b"\xd9\xa3", b"\xb2", b"9" * 19]).map(lambda field: ("field", field)),
+    st.sampled_from([b"", b"-", b"-0", b"-1", b"x", b"+2", b" 2", b"2 ", b"1_0", b"\xd9\xa3", b"\xb2", b"9" * 19]).map(
+        lambda field: ("field", field)
+    ),
 )
 
 
