@@ -87,37 +87,20 @@ def endpoint_service(name: str, path: str, description: str, **options: Any) -> 
     )
 
 
-def _problem_response(exception_class: type, code: str, detail: str) -> Any:
-    """A problem+json answer with the status of ``exception_class`` (404, 405:
-    statuses ``security.problem`` has no table entry for)."""
-    from pyramid_authsuite.security import PROBLEM_CONTENT_TYPE, problem_type
-
-    response = exception_class()
-    response.body = json.dumps(
-        {"type": problem_type(code), "title": response.title, "status": response.code, "detail": detail}
-    ).encode("utf-8")
-    response.content_type = PROBLEM_CONTENT_TYPE
-    response.charset = None
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def method_not_allowed(context: Any, request: Any) -> Any:
     """405 from an endpoint (Cornice's fallback view raised it), as problem+json, with its ``Allow``."""
-    from pyramid.httpexceptions import HTTPMethodNotAllowed
+    from pyramid_authsuite.security import problem
 
     allow = context.headers.get("Allow", "")
     detail = f"This endpoint answers {allow or 'no method'}, not {request.method}."
-    response = _problem_response(HTTPMethodNotAllowed, "method_not_allowed", detail)
-    response.headers["Allow"] = allow
-    return response
+    return problem(405, "method_not_allowed", detail, [("Allow", allow)])
 
 
 def endpoint_not_found(context: Any, request: Any) -> Any:
     """404 for a path under an endpoint's own path (``/tokens/nope``), as problem+json."""
-    from pyramid.httpexceptions import HTTPNotFound
+    from pyramid_authsuite.security import problem
 
-    return _problem_response(HTTPNotFound, "not_found", "There is no such endpoint.")
+    return problem(404, "not_found", "There is no such endpoint.")
 
 
 class UnderEndpointPredicate:

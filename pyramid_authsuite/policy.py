@@ -33,6 +33,16 @@ logger = logging.getLogger(__name__)
 _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,100}")
 
 
+# How sure a policy is that the credentials it refused were meant for it
+# (``Refusal.rank``); the security policy reports the highest-ranked refusal.
+RANK_NOT_MINE = 0
+"""It holds nothing that could have verified them (a JWT whose ``kid`` or ``alg`` it has no key for)."""
+RANK_ORDINARY = 1
+"""The default: the credentials were addressed to this scheme and refused."""
+RANK_PROVEN = 2
+"""They verified under this policy's key, then were refused (an expired or revoked token)."""
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why a policy refused the credentials a request carried.
@@ -54,6 +64,10 @@ class Refusal:
         A whole ``WWW-Authenticate`` value replacing the scheme's usual one,
         for schemes whose clients parse it strictly (Hawk's clock-sync
         challenge).
+    ``rank``
+        :data:`RANK_NOT_MINE`, :data:`RANK_ORDINARY` (the default) or
+        :data:`RANK_PROVEN`: when several policies refuse one request, the
+        highest rank is the one the client is told about.
     """
 
     code: str
@@ -62,6 +76,7 @@ class Refusal:
     retry_after: int | None = None
     challenge_params: tuple[tuple[str, str], ...] = ()
     challenge: str | None = None
+    rank: int = RANK_ORDINARY
 
 
 @dataclass(frozen=True)

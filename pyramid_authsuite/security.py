@@ -27,7 +27,7 @@ realm), from that same ordering, and never the same value twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Iterable
 
 from pyramid.authorization import Authenticated, Everyone
@@ -35,6 +35,8 @@ from pyramid.httpexceptions import (
     HTTPBadRequest,
     HTTPException,
     HTTPForbidden,
+    HTTPMethodNotAllowed,
+    HTTPNotFound,
     HTTPServiceUnavailable,
     HTTPTooManyRequests,
     HTTPUnauthorized,
@@ -56,13 +58,6 @@ _PRINCIPALS_KEY = "authsuite.principals"
 _REFUSALS_KEY = "authsuite.refusals"
 _REPORTED_KEY = "authsuite.reported_refusal"
 
-# How sure a policy is that the credentials it refused were meant for it.
-RANK_NOT_MINE = 0
-"""It holds nothing that could have verified them (a JWT whose ``kid`` or ``alg`` it has no key for)."""
-RANK_ORDINARY = 1
-"""The default: the credentials were addressed to this scheme and refused."""
-RANK_PROVEN = 2
-"""They verified under this policy's key, then were refused (an expired or revoked token)."""
 # Among refusals of one rank, the one that must reach the client first:
 # outages and rate limits fail closed, then configured 403/400, then 401.
 _STATUS_PRIORITY = {503: 4, 429: 3, 403: 2, 400: 1}
@@ -71,15 +66,10 @@ _STATUS_CLASSES = {
     400: HTTPBadRequest,
     401: HTTPUnauthorized,
     403: HTTPForbidden,
+    404: HTTPNotFound,
+    405: HTTPMethodNotAllowed,
     429: HTTPTooManyRequests,
     503: HTTPServiceUnavailable,
-}
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    429: "Too Many Requests",
-    503: "Service Unavailable",
 }
 
 
@@ -105,7 +95,7 @@ def problem(
         raise ValueError(f"no problem response for status {status}")
     body = {
         "type": problem_type(code),
-        "title": title or _TITLES[status],
+        "title": title or exception_class.title,
         "status": status,
         "detail": detail,
     }
@@ -128,21 +118,9 @@ def refusal_problem(refusal: Refusal, headers: Iterable[tuple[str, str]] = ()) -
     return problem(refusal.status, refusal.code, refusal.detail, extra)
 
 
-@dataclass(frozen=True)
-class RankedRefusal(Refusal):
-    """A :class:`~pyramid_authsuite.policy.Refusal` that says how sure its policy is that the credentials were its own.
-
-    ``rank``
-        :data:`RANK_NOT_MINE`, :data:`RANK_ORDINARY` (what a plain
-        ``Refusal`` counts as) or :data:`RANK_PROVEN`.
-    """
-
-    rank: int = RANK_ORDINARY
-
-
 def refusal_rank(refusal: Refusal) -> int:
-    """The rank of a refusal (:data:`RANK_ORDINARY` unless it is a :class:`RankedRefusal`)."""
-    return getattr(refusal, "rank", RANK_ORDINARY)
+    """The rank of a refusal (``Refusal.rank``)."""
+    return refusal.rank
 
 
 def _precedence(refusal: Refusal | None) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from pyramid.interfaces import IAuthenticationPolicy
 from zope.interface import implementer
 
 from pyramid_authsuite.policy import AuthSuitePolicy, Refusal, Verdict
-from pyramid_authsuite.security import RANK_NOT_MINE, RANK_PROVEN, RankedRefusal
+from pyramid_authsuite.policy import RANK_NOT_MINE, RANK_PROVEN
 from tests.apps import basic, make_demo, registry
 from tests.conftest import free_port
 
@@ -163,7 +163,7 @@ class RefusingPolicy(AuthSuitePolicy):
         self.auth_scheme = auth_scheme
         fields = dict(code=code, detail=f"Refused by {code}.", status=int(status),
                       retry_after=7 if int(status) in (429, 503) else None, challenge_params=(("error", code),))
-        self.refusal = Refusal(**fields) if rank is None else RankedRefusal(**fields, rank=int(rank))
+        self.refusal = Refusal(**fields) if rank is None else Refusal(**fields, rank=int(rank))
 
     def verify(self, request):
         return Verdict(refusal=self.refusal)

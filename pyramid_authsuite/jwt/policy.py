@@ -23,8 +23,15 @@ from pyramid_authsuite.jwt.keys import (
 )
 from pyramid_authsuite.jwt.protocol import ClaimRules, TokenError
 from pyramid_authsuite.jwt.verified import VerifiedTokenCache, freeze_claims
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Verdict
-from pyramid_authsuite.security import RANK_NOT_MINE, RANK_ORDINARY, RANK_PROVEN, RankedRefusal
+from pyramid_authsuite.policy import (
+    NO_CREDENTIALS,
+    RANK_NOT_MINE,
+    RANK_ORDINARY,
+    RANK_PROVEN,
+    AuthSuitePolicy,
+    Refusal,
+    Verdict,
+)
 from pyramid_authsuite.settings import as_bool, as_duration, as_float, as_int, as_list
 
 logger = logging.getLogger(__name__)
@@ -463,7 +470,7 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         if verdict is None:
             logger.debug("JWT refused: %s", description)
             verdict = Verdict(
-                refusal=RankedRefusal(
+                refusal=Refusal(
                     code="invalid_token",
                     detail=description,
                     challenge_params=(("error", "invalid_token"), ("error_description", description)),
