@@ -7,11 +7,16 @@ parser as through the general one -- or the fast one declines.
 """
 from __future__ import annotations
 
+import base64
 import random
+from typing import NamedTuple
 
 import mohawk
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from pyramid_authsuite.hawk import header as H
 from pyramid_authsuite.hawk import protocol as P
 from pyramid_authsuite.hawk.protocol import (
     HawkParseError,
@@ -277,3 +282,224 @@ def test_mutated_fast_layouts_agree_with_the_general_path():
         assert outcome == parse_outcome(general_path(header)), header
         accepted += outcome != "refused"
     assert accepted > 100  # the mutations also produce valid headers, not only refusals
+
+
+# --------------------------------------------------------------------------
+# _parse_fast against _parse_general: generated headers (hypothesis)
+# --------------------------------------------------------------------------
+
+# Seeded (derandomize) and bounded, so that every run draws the same headers
+# and takes a few seconds; no example database, no deadline (a busy machine).
+GENERATED = settings(
+    derandomize=True, database=None, deadline=None, max_examples=1000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+# The attribute value alphabet (printable ASCII but '"' and '\\'), with the
+# characters a layout is made of (',', '=', ' ') first so that they are
+# drawn often: a value holding ', mac=' must not fool either parser.
+VALUE_CHARACTERS = ", =" + "".join(
+    chr(code) for code in range(0x20, 0x7F) if chr(code) not in '"\\, ='
+)
+VALUES = st.text(st.sampled_from(VALUE_CHARACTERS), min_size=1, max_size=10) | st.sampled_from(
+    ["a", "dh37fgj492je", "x, mac=y", "k=v, ts=1", " ", "~", "app", "id"]
+)
+TIMESTAMPS = st.integers(0, 9_999_999_999).map(str) | st.sampled_from(["0", "9999999999", "1353832234"])
+DIGESTS = st.sampled_from([20, 32]).flatmap(
+    lambda size: st.binary(min_size=size, max_size=size).map(lambda raw: base64.b64encode(raw).decode())
+)
+# Values that are near a valid one; each is refused by the general parser
+# wherever it is put (the typed ones only in their own attribute).
+BAD_VALUES = st.sampled_from(['x", mac="y', "", "caf\u00e9", "a\\b", "a\x7f", "\t", "a\nb", "a\rb"])
+BAD_TIMESTAMPS = st.sampled_from(["01", "-1", "+1", "99999999999", "1.5", "1e3", " 1", "\u0661"])
+BAD_DIGESTS = DIGESTS.flatmap(lambda digest: st.sampled_from([
+    digest[:-1], digest + "=", "-" + digest[1:], "_" + digest[1:], digest[:-1] + "A", digest.rstrip("=") + "==",
+    digest[1:], "A" + digest, "", base64.b64encode(bytes(64)).decode(),
+]))
+
+
+def mostly(usual, unusual, odds: int = 8):
+    """``usual``, and about one time in ``odds`` ``unusual`` (hypothesis shrinks towards ``usual``)."""
+    return st.integers(0, odds - 1).flatmap(lambda n: unusual if n == odds - 1 else usual)
+
+
+BAD = {"ts": BAD_TIMESTAMPS, "mac": BAD_DIGESTS, "hash": BAD_DIGESTS}
+
+
+@st.composite
+def attributes(draw, bent: bool = False):
+    """The attributes of a header: all valid, or (``bent``) near-valid, one thing wrong.
+
+    The wrong thing: one value bent (:data:`BAD_VALUES`, a bad timestamp or
+    digest), a ``dlg`` without ``app``, or a required attribute missing.
+    """
+    found = {"id": draw(VALUES), "ts": draw(TIMESTAMPS), "nonce": draw(VALUES), "mac": draw(DIGESTS)}
+    if draw(st.booleans()):
+        found["hash"] = draw(DIGESTS)
+    if draw(st.booleans()):
+        found["ext"] = draw(VALUES)
+    if draw(st.booleans()):
+        found["app"] = draw(VALUES)
+        if draw(st.booleans()):
+            found["dlg"] = draw(VALUES)
+    if bent:
+        wrong = draw(st.integers(0, 9))
+        if wrong == 0 and "dlg" in found:
+            del found["app"]  # dlg without app
+        elif wrong == 1:
+            del found[draw(st.sampled_from(["id", "ts", "nonce", "mac"]))]
+        else:
+            # Any of the eight, present or not: each is bent as often as the others.
+            name = draw(st.sampled_from(["id", "ts", "nonce", "mac", "hash", "ext", "app", "dlg"]))
+            if name == "dlg":
+                found.setdefault("app", draw(VALUES))
+            found[name] = draw(BAD.get(name, BAD_VALUES))
+    return found
+
+
+# The two layouts _parse_fast claims: mohawk's and requests-hawk's, and the
+# reference's (hawk.js) and our client's.
+MOHAWK_ORDER = ("mac", "hash", "id", "ts", "nonce", "ext", "app", "dlg")
+REFERENCE_ORDER = ("id", "ts", "nonce", "hash", "ext", "mac", "app", "dlg")
+
+
+def layout(found: dict[str, str], order, separator: str = ", ", scheme: str = "Hawk ") -> str:
+    names = [name for name in order if name in found] + [name for name in found if name not in order]
+    return scheme + separator.join(f'{name}="{found[name]}"' for name in names)
+
+
+FAST_HEADERS = st.builds(layout, attributes(), st.sampled_from([MOHAWK_ORDER, REFERENCE_ORDER]))
+
+
+@st.composite
+def near_valid_headers(draw):
+    """A header near one the fast layouts claim: a bent value, another order, other blanks, another scheme."""
+    found = draw(attributes(bent=draw(st.booleans())))
+    order = draw(mostly(st.sampled_from([MOHAWK_ORDER, REFERENCE_ORDER]), st.permutations(list(found)), 3))
+    separator = draw(mostly(st.just(", "), st.sampled_from([",", " , ", ",  ", ",\t", "\t,", ", ,", ";"]), 6))
+    scheme = draw(mostly(st.just("Hawk "), st.sampled_from(["hawk ", "HAWK ", "Hawk  ", "Hawk\t", "Hawk", "Hawkish "]), 6))
+    header = layout(found, order, separator, scheme)
+    return header + draw(mostly(st.just(""), st.sampled_from([" ", "\t", ",", ", ", "\n", ' x="1"']), 10))
+
+
+MUTATION_CHARACTERS = ' ",=\\\t\r\nabcxyzHAWKhawk0123456789+/-_\u00e9\x00\x7f'
+
+
+@st.composite
+def mutated_headers(draw):
+    """A valid fast-layout header with one to three characters replaced, deleted or inserted."""
+    chars = list(draw(FAST_HEADERS))
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(chars) - 1))
+        operation = draw(st.sampled_from(["replace", "delete", "insert"]))
+        if operation == "delete":
+            del chars[position]
+        else:
+            character = draw(st.sampled_from(MUTATION_CHARACTERS))
+            if operation == "replace":
+                chars[position] = character
+            else:
+                chars.insert(position, character)
+    return "".join(chars)
+
+
+GARBAGE = st.text(st.sampled_from(MUTATION_CHARACTERS + "idtsnoncemacextappdlg"), max_size=60) | st.text(max_size=30)
+
+
+class Refusal(NamedTuple):
+    kind: type
+    message: str
+
+
+def general_outcome(header):
+    """What the general parser says: the authorization, or the refusal's class and message."""
+    try:
+        return H._parse_general(header)
+    except P.HawkError as error:
+        return Refusal(type(error), str(error))
+
+
+def assert_agree(header) -> bool:
+    """The fast parser gives the general parser's result or declines; so does the whole parser.
+
+    Returns whether the fast parser took the header.
+    """
+    general = general_outcome(header)
+    fast = H._parse_fast(header)
+    if fast is not None:
+        assert fast == general, header
+        assert type(fast) is P.HawkAuthorization and type(fast.ts) is int
+    try:
+        assert P.parse_authorization(header) == general, header
+    except P.HawkError as error:
+        assert Refusal(type(error), str(error)) == general, header
+    return fast is not None
+
+
+@GENERATED
+@given(FAST_HEADERS)
+def test_generated_fast_layout_headers_are_taken_by_the_fast_parser(header):
+    # Every valid header in a layout the fast parser claims is its to parse,
+    # and it parses it as the general parser does.
+    assert assert_agree(header)
+    assert not isinstance(general_outcome(header), Refusal)
+
+
+@GENERATED
+@given(st.builds(layout, attributes(bent=True), st.sampled_from([MOHAWK_ORDER, REFERENCE_ORDER])))
+def test_generated_fast_layout_headers_with_one_thing_wrong_agree_or_the_fast_parser_declines(header):
+    # In the layouts the fast parser claims, with one value bent, a dlg
+    # without app or a required attribute missing: the fast parser must
+    # decline (it knows only valid values), and the general one refuses.
+    assert_agree(header)
+
+
+@settings(GENERATED, max_examples=100)
+@given(attributes(), st.sampled_from([MOHAWK_ORDER, REFERENCE_ORDER]), st.integers(-3, 3))
+def test_generated_headers_around_the_length_bound(found, order, offset):
+    # A long ext brings a valid header to MAX_HEADER_LENGTH + offset
+    # characters: the fast parser takes it up to the bound, both refuse it past.
+    found["ext"] = "e"
+    short = layout(found, order)
+    found["ext"] = "e" * (1 + P.MAX_HEADER_LENGTH + offset - len(short))
+    header = layout(found, order)
+    assert len(header) == P.MAX_HEADER_LENGTH + offset
+    assert assert_agree(header) == (offset <= 0)
+
+
+@GENERATED
+@given(near_valid_headers())
+def test_generated_near_valid_headers_agree_or_the_fast_parser_declines(header):
+    assert_agree(header)
+
+
+@GENERATED
+@given(mutated_headers())
+def test_generated_mutations_agree_or_the_fast_parser_declines(header):
+    assert_agree(header)
+
+
+@GENERATED
+@given(GARBAGE | st.binary(max_size=20) | st.none() | st.integers())
+def test_generated_garbage_agrees_or_the_fast_parser_declines(header):
+    assert_agree(header)
+
+
+def test_generated_headers_reach_both_outcomes():
+    # The strategies are not all-valid or all-refused: near-valid and mutated
+    # headers give parsed and refused headers, and the fast parser takes some
+    # and declines some (else the properties above would test little).
+    seen = {"near": set(), "mutated": set()}
+
+    @settings(GENERATED, max_examples=200)
+    @given(near_valid_headers(), mutated_headers())
+    def collect(near, mutated):
+        for kind, header in (("near", near), ("mutated", mutated)):
+            taken = H._parse_fast(header) is not None
+            refused = isinstance(general_outcome(header), Refusal)
+            seen[kind].add((taken, refused))
+
+    collect()
+    for kind in seen:
+        assert {(True, False), (False, True)} <= seen[kind], kind
+    assert (False, False) in seen["near"]  # valid, in a layout the fast parser leaves to the general one
