@@ -53,6 +53,10 @@ import secrets
 import struct
 from typing import Any, NamedTuple
 
+from pyramid_authsuite import keys
+# Re-exported: the strict, canonical, unpadded base64url challenges and ids use.
+from pyramid_authsuite._b64 import b64url_decode, b64url_encode
+
 __all__ = [
     "ALGORITHMS",
     "CHALLENGE_BYTES",
@@ -105,9 +109,9 @@ KINDS = tuple(ALGORITHMS)
 MAX_HEADER_LENGTH = 1024
 MIN_HMAC_SECRET_BYTES = 32
 #: NIST SP 800-131A: RSA under 2048 bits is disallowed.
-MIN_RSA_BITS = 2048
+MIN_RSA_BITS = keys.MIN_RSA_BITS
 #: Larger keys cost the server a lot per challenge for no practical gain.
-MAX_RSA_BITS = 8192
+MAX_RSA_BITS = keys.MAX_RSA_BITS
 
 #: Key ids: what fits unquoted in logs, cache keys and the header.
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:@+-]{0,127}")
@@ -156,27 +160,6 @@ class ChallengeAuthorization(NamedTuple):
     challenge_id: str
     key_id: str
     response: str
-
-
-# --------------------------------------------------------------------------
-# Encodings
-# --------------------------------------------------------------------------
-
-
-def b64url_encode(data: bytes) -> str:
-    """base64url without padding (RFC 4648 section 5)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    """Strict inverse of :func:`b64url_encode`: refuses padding, other alphabets and
-    non-canonical trailing bits (so one value has exactly one spelling)."""
-    if not isinstance(text, str) or re.fullmatch(r"[A-Za-z0-9_-]*", text) is None or len(text) % 4 == 1:
-        raise ValueError("not base64url")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if b64url_encode(data) != text:
-        raise ValueError("not canonical base64url")
-    return data
 
 
 # --------------------------------------------------------------------------
@@ -248,90 +231,67 @@ def _oaep() -> Any:
     return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
-def load_public_key(kind: str, material: bytes) -> Any:
-    """What the server verifies with: the secret (``hmac``) or a public key object.
-
-    Raises :class:`KeyMaterialError` for a secret under 32 bytes, a PEM that
-    is not a public key of ``kind``, or an RSA key outside 2048..8192 bits.
-    """
+def _load(kind: str, material: bytes, load: Any) -> Any:
+    # The kind and the hmac secret checked here; a PEM by the shared loader,
+    # whose refusals become this module's KeyMaterialError (same message).
     if kind not in ALGORITHMS:
         raise KeyMaterialError(f"unknown key kind (use one of {', '.join(KINDS)})")
     if not isinstance(material, (bytes, bytearray)):
         raise KeyMaterialError("key material must be bytes")
-    material = bytes(material)
-    if kind == "hmac":
-        if len(material) < MIN_HMAC_SECRET_BYTES:
-            raise KeyMaterialError(f"an hmac secret has at least {MIN_HMAC_SECRET_BYTES} bytes")
-        return material
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
-    if b"PRIVATE KEY" in material:
-        # Never accept (and so never store) a private key by mistake.
-        raise KeyMaterialError("this is a private key: register the public key only")
     try:
-        key = serialization.load_pem_public_key(material)
-    except (ValueError, TypeError, binascii.Error):
-        raise KeyMaterialError("not a PEM public key") from None
-    except Exception:  # cryptography raises UnsupportedAlgorithm for some inputs
-        raise KeyMaterialError("not a supported PEM public key") from None
-    if kind == "ed25519":
-        if not isinstance(key, ed25519.Ed25519PublicKey):
-            raise KeyMaterialError("the PEM holds another kind of key than Ed25519")
-        return key
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise KeyMaterialError("the PEM holds another kind of key than RSA")
-    if key.key_size < MIN_RSA_BITS:
-        raise KeyMaterialError(f"RSA keys have at least {MIN_RSA_BITS} bits (this one has {key.key_size})")
-    if key.key_size > MAX_RSA_BITS:
-        raise KeyMaterialError(f"RSA keys have at most {MAX_RSA_BITS} bits (this one has {key.key_size})")
-    return key
+        if kind == "hmac":
+            return keys.check_hmac_secret(
+                bytes(material), MIN_HMAC_SECRET_BYTES, name="this", hint="register an ed25519 or rsa key as such",
+                too_short=f"an hmac secret has at least {MIN_HMAC_SECRET_BYTES} bytes",
+            )
+        return load(bytes(material))
+    except keys.KeyMaterialError as error:
+        raise KeyMaterialError(str(error)) from None
+
+
+def load_public_key(kind: str, material: bytes) -> Any:
+    """What the server verifies with: the secret (``hmac``) or a public key object.
+
+    ``kind``
+        One of :data:`KINDS`.
+    ``material``
+        The secret's bytes, or the public key's PEM.
+
+    Raises :class:`KeyMaterialError` for a secret under 32 bytes or holding a
+    PEM key, a PEM that is not a public key of ``kind``, or an RSA key
+    outside 2048..8192 bits.
+    """
+
+    def public(pem: bytes) -> Any:
+        return keys.check_rsa_size(keys.load_public_pem(pem, (kind,)), MIN_RSA_BITS, MAX_RSA_BITS)
+
+    return _load(kind, material, public)
 
 
 def normalize_key_material(kind: str, material: bytes) -> bytes:
     """Check ``material`` for ``kind`` and return what to store: the secret as
     given, or the public key re-encoded as SubjectPublicKeyInfo PEM."""
     key = load_public_key(kind, material)
-    if kind == "hmac":
-        return key
-    from cryptography.hazmat.primitives import serialization
-
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key if kind == "hmac" else keys.public_pem(key)
 
 
 def load_private_key(kind: str, material: bytes) -> Any:
-    """What the client answers with: the secret (``hmac``) or a private key object."""
-    if kind not in ALGORITHMS:
-        raise KeyMaterialError(f"unknown key kind (use one of {', '.join(KINDS)})")
-    if kind == "hmac":
-        if len(material) < MIN_HMAC_SECRET_BYTES:
-            raise KeyMaterialError(f"an hmac secret has at least {MIN_HMAC_SECRET_BYTES} bytes")
-        return bytes(material)
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    """What the client answers with: the secret (``hmac``) or a private key object.
 
-    try:
-        key = serialization.load_pem_private_key(bytes(material), password=None)
-    except (ValueError, TypeError):
-        raise KeyMaterialError("not an unencrypted PEM private key") from None
-    except Exception:
-        raise KeyMaterialError("not a supported PEM private key") from None
-    expected = ed25519.Ed25519PrivateKey if kind == "ed25519" else rsa.RSAPrivateKey
-    if not isinstance(key, expected):
-        raise KeyMaterialError(f"the PEM holds another kind of key than {kind}")
-    return key
+    ``kind``
+        One of :data:`KINDS`.
+    ``material``
+        The secret's bytes, or the unencrypted PEM of the private key.
+    """
+    return _load(kind, material, lambda pem: keys.load_private_pem(pem, (kind,), label=kind))
 
 
 def kind_of_key(key: Any) -> str:
     """The kind of a client key: bytes or str (hmac), Ed25519 or RSA private key."""
-    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
     if isinstance(key, (bytes, bytearray, str)):
         return "hmac"
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return "ed25519"
-    if isinstance(key, rsa.RSAPrivateKey):
-        return "rsa"
+    if keys.is_private(key) and keys.kind_of(key) in ("ed25519", "rsa"):
+        return keys.kind_of(key)
     raise KeyMaterialError("a key is an hmac secret (bytes), an Ed25519PrivateKey or an RSAPrivateKey")
 
 
