@@ -2,7 +2,9 @@
 
 - :mod:`.protocol`: parsing and verifying a compact JWS and its claims (no Pyramid);
 - :mod:`.keys`: the configured keys (secret, PEM files, ``keys`` for rotation, JWKS);
-- :mod:`.policy`: :class:`~pyramid_authsuite.jwt.policy.JWTAuthenticationPolicy`;
+- :mod:`.settings`: :class:`~pyramid_authsuite.jwt.settings.JWTSettings`, the configuration parsed once;
+- :mod:`.policy`: :class:`~pyramid_authsuite.jwt.policy.JWTAuthenticationPolicy`, verification;
+- :mod:`.issuer`: :class:`~pyramid_authsuite.jwt.issuer.TokenIssuer`, signing, revocation, JWKS (no policy needed);
 - :mod:`.views`: ``POST /tokens``, ``DELETE /tokens/current``, ``GET /.well-known/jwks.json``;
 - :mod:`.commands`: ``authsuite issue-token``.
 """

@@ -42,19 +42,20 @@ def jwt_policies_from_ini(ini: str, settings: dict[str, Any], name: str | None =
 
 def cmd_issue_token(args: argparse.Namespace) -> str:
     """Print an access token (only the token, so ``TOKEN=$(authsuite issue-token ...)`` works)."""
-    from pyramid_authsuite.jwt.policy import MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS
+    from pyramid_authsuite.jwt.settings import MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS
     from pyramid_authsuite.scripts.cli import CommandError, _userid, load_ini_settings, open_backends
 
     userid = _userid(args)
     settings = load_ini_settings(args.ini)
     backends = open_backends(args.ini)
     policies = jwt_policies_from_ini(args.ini, settings, args.policy)
-    signing = [(name, policy) for name, policy in policies if policy.can_issue(backends)]
+    # The policies only carry the parsed settings and keys: signing is the issuer's.
+    signing = [(name, policy.token_issuer) for name, policy in policies if policy.token_issuer.can_issue(backends)]
     if not signing:
         names = ", ".join(repr(name) for name, _ in policies)
         raise CommandError(f"JWT policy {names} has no signing key (it verifies only: jwks_url or a public key)")
-    name, policy = signing[0]
-    ttl = args.ttl if args.ttl is not None else policy.access_token_ttl_seconds
+    name, issuer = signing[0]
+    ttl = args.ttl if args.ttl is not None else issuer.settings.access_token_ttl_seconds
     # The bounds of access_token_ttl_seconds: a token from the CLI is no different from one from POST /tokens.
     if not MIN_ACCESS_TOKEN_TTL_SECONDS <= ttl <= MAX_ACCESS_TOKEN_TTL_SECONDS:
         raise CommandError(
@@ -64,7 +65,7 @@ def cmd_issue_token(args: argparse.Namespace) -> str:
     account = backends.authsuite_accounts.get(userid)
     if account is None or account.disabled:
         raise CommandError(f"no enabled user {userid!r}")
-    return policy.issue_token(backends, account, ttl=ttl)["access_token"]
+    return issuer.issue_token(backends, account, ttl=ttl)["access_token"]
 
 
 def register(commands: Any) -> None:

@@ -4,25 +4,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import secrets
 import time
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping
 
 from pyramid_authsuite.accounts import USERID_PATTERN
-from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.identity import Identity
 from pyramid_authsuite.jwt import protocol
-from pyramid_authsuite.jwt.keys import (
-    DEVELOPMENT_ALGORITHM,
-    KeyRing,
-    RemoteKeySet,
-    configure_keys,
-    development_key,
-    is_given,
-    parse_algorithms,
+from pyramid_authsuite.jwt.issuer import ISSUED_TYP, REVOKED_PREFIX, TokenIssuer, TokenKeys
+from pyramid_authsuite.jwt.keys import KeyRing, RemoteKeySet
+from pyramid_authsuite.jwt.protocol import TokenError
+from pyramid_authsuite.jwt.settings import (
+    DEFAULT_PRINCIPAL_CLAIMS,
+    MANDATORY_CLAIMS,
+    MAX_ACCESS_TOKEN_TTL_SECONDS,
+    MIN_ACCESS_TOKEN_TTL_SECONDS,
+    JWTSettings,
+    parse_principal_claims,
 )
-from pyramid_authsuite.jwt.protocol import ClaimRules, TokenError
-from pyramid_authsuite.jwt.verified import VerifiedTokenCache, freeze_claims
+from pyramid_authsuite.jwt.verified import TokenEntry, VerifiedTokenCache, freeze_claims
 from pyramid_authsuite.policy import (
     NO_CREDENTIALS,
     RANK_NOT_MINE,
@@ -32,35 +31,37 @@ from pyramid_authsuite.policy import (
     Refusal,
     Verdict,
 )
-from pyramid_authsuite.settings import as_bool, as_duration, as_float, as_int, as_list
+
+# Names that lived here before the settings and the issuer had their own
+# modules: importable from here still.
+__all__ = [
+    "ACCOUNT_UNAVAILABLE",
+    "DEFAULT_PRINCIPAL_CLAIMS",
+    "ISSUED_TYP",
+    "JWTAuthenticationPolicy",
+    "MANDATORY_CLAIMS",
+    "MAX_ACCESS_TOKEN_TTL_SECONDS",
+    "MIN_ACCESS_TOKEN_TTL_SECONDS",
+    "REVOKED",
+    "REVOKED_PREFIX",
+    "TOKEN_KEY",
+    "TokenEntry",
+    "parse_principal_claims",
+]
 
 logger = logging.getLogger(__name__)
 
-# Where a verified token is left for DELETE /tokens/current: (policy, entry).
+# Where a verified token is left for DELETE /tokens/current: (issuer, entry).
 TOKEN_KEY = "authsuite.jwt.token"
-# Revoked tokens, by revocation key, in the shared cache until they expire.
-REVOKED_PREFIX = "jwt:revoked:"
-
-DEFAULT_PRINCIPAL_CLAIMS = "role=role roles=role tenant_id=tenant scope=scope"
-MANDATORY_CLAIMS = ("exp", "iat")
-# Our tokens say what they are (RFC 9068 section 2.1, RFC 8725 section 3.11).
-ISSUED_TYP = "at+jwt"
 
 REVOKED = "The access token has been revoked."
 ACCOUNT_UNAVAILABLE = "The account of this access token is disabled or unknown."
-
-# Lifetime of issued tokens (access_token_ttl_seconds, issue-token --ttl).
-MIN_ACCESS_TOKEN_TTL_SECONDS = 60
-MAX_ACCESS_TOKEN_TTL_SECONDS = 86400
 
 # A refusal's rank among several JWT policies (see pyramid_authsuite.security):
 # holding no key for a token says it was meant for another policy; a verified
 # signature says it was meant for this one.
 _RANKS = {protocol.NO_KEY: RANK_NOT_MINE, protocol.UNVERIFIED: RANK_ORDINARY, protocol.SIGNED: RANK_PROVEN}
 
-_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
-_AUTH_TYPE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}")  # an RFC 9110 token
-_PREFIX = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
 _PRINCIPAL_VALUE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 _MAX_VALUES_PER_CLAIM = 64
 _ACCOUNT_MEMO_LIMIT = 10_000
@@ -72,23 +73,6 @@ _FAR_FUTURE_SECONDS = 100 * 365 * 86400
 # The clock, seconds since the epoch (a module attribute so tests can move it).
 _now = time.time
 
-
-class TokenEntry(NamedTuple):
-    """What verifying one token established; shared by every request presenting it.
-
-    ``verdict`` holds the identity; ``expires_at`` is the token's ``exp``;
-    ``revocation_key`` names it in the revocation list (from ``iss`` and
-    ``jti``, or its signed part when it has no ``jti``); ``cache_until`` is
-    when the verified-token cache forgets it. (A named tuple: cheap to build.)
-    """
-
-    verdict: Verdict
-    userid: str
-    expires_at: float
-    revocation_key: str
-    cache_until: float
-
-
 _new_tuple = tuple.__new__
 
 
@@ -97,21 +81,6 @@ def _typed(value: Any) -> tuple[Any, ...]:
     if type(value) is tuple:
         return (tuple, *[(type(item), item) for item in value])
     return (type(value), value)
-
-
-def parse_principal_claims(value: Any) -> tuple[tuple[str, str], ...]:
-    """``CLAIM=PREFIX`` entries: a claim's values become ``PREFIX:<value>`` principals.
-
-    Split on the last ``=``, so claim names may hold ``:`` and ``/``
-    (``cognito:groups=group``, ``https://example.com/roles=role``).
-    """
-    mapping = []
-    for entry in as_list("principal_claims", value):
-        claim, sep, prefix = entry.rpartition("=")
-        if not sep or not claim or _PREFIX.fullmatch(prefix) is None:
-            raise SettingError("principal_claims", f"expected CLAIM=PREFIX entries, got {entry!r}")
-        mapping.append((claim, prefix))
-    return tuple(mapping)
 
 
 class JWTAuthenticationPolicy(AuthSuitePolicy):
@@ -225,80 +194,56 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         jwks_max_stale_seconds: int | str = 86400,
     ):
         super().__init__(realm=realm)
-        allowed = parse_algorithms(algorithms, algorithm)
-        configured = configure_keys(secret, private_key, public_key, keys, signing_kid, jwks_url, allowed)
-        # None until the development key is derived (it needs the registry).
-        self._keyring: KeyRing | None = configured.keyring
-        self._remote: RemoteKeySet | None = None
-        self.algorithms = configured.algorithms
-        if configured.jwks_url is not None:
-            self._remote = RemoteKeySet(
-                configured.jwks_url,
-                self.algorithms,
-                cache_seconds=as_duration("jwks_cache_seconds", jwks_cache_seconds, minimum=1),
-                refetch_seconds=as_duration("jwks_refetch_seconds", jwks_refetch_seconds, minimum=0),
-                timeout_seconds=as_float("jwks_timeout_seconds", jwks_timeout_seconds, minimum=0.1),
-                max_stale_seconds=as_duration("jwks_max_stale_seconds", jwks_max_stale_seconds, minimum=0),
+        self._configure(
+            JWTSettings.parse(
+                secret=secret, private_key=private_key, public_key=public_key, keys=keys, signing_kid=signing_kid,
+                jwks_url=jwks_url, algorithms=algorithms, algorithm=algorithm, issuer=issuer, audience=audience,
+                leeway_seconds=leeway_seconds, required_claims=required_claims, typ=typ, userid_claim=userid_claim,
+                principal_claims=principal_claims, header=header, auth_type=auth_type,
+                access_token_ttl_seconds=access_token_ttl_seconds, max_token_bytes=max_token_bytes,
+                verified_cache_size=verified_cache_size, verified_cache_seconds=verified_cache_seconds,
+                check_account=check_account, account_check_seconds=account_check_seconds,
+                jwks_cache_seconds=jwks_cache_seconds, jwks_refetch_seconds=jwks_refetch_seconds,
+                jwks_timeout_seconds=jwks_timeout_seconds, jwks_max_stale_seconds=jwks_max_stale_seconds,
             )
-
-        self.issuer = str(issuer).strip() if is_given(issuer) else None
-        self.audiences = tuple(as_list("audience", audience)) if is_given(audience) else ()
-        self.leeway_seconds = as_duration("leeway_seconds", leeway_seconds, minimum=0, maximum=300)
-        self.userid_claim = str(userid_claim).strip()
-        if not self.userid_claim:
-            raise SettingError("userid_claim", "a claim name is required")
-        required = tuple(as_list("required_claims", required_claims))
-        for name in (*MANDATORY_CLAIMS, self.userid_claim):
-            if name not in required:
-                raise SettingError("required_claims", f"must include exp, iat and {self.userid_claim}")
-        if self.issuer:
-            required += ("iss",)
-        if self.audiences:
-            required += ("aud",)
-        self.typ = str(typ).strip() if is_given(typ) else None
-        self.rules = ClaimRules(
-            required=tuple(dict.fromkeys(required)),
-            issuer=self.issuer,
-            audiences=frozenset(self.audiences),
-            leeway=float(self.leeway_seconds),
-            typ=self.typ,
-        )
-        self.principal_claims = parse_principal_claims(principal_claims)
-        self._principal_claim_names = tuple(claim for claim, _ in self.principal_claims)
-        self._invalid_userid = (
-            f"The access token's {self.userid_claim} claim is not a valid user id."
-            if protocol.SAFE_CLAIM_NAME.fullmatch(self.userid_claim)
-            else "The access token's user id is invalid."
         )
 
-        header = str(header).strip()
-        if _HEADER_NAME.fullmatch(header) is None:
-            raise SettingError("header", "expected an HTTP header name")
-        self.header = header
-        self._environ_header = "HTTP_" + header.upper().replace("-", "_")
-        if header.lower() == "authorization":
-            auth_type = str(auth_type).strip()
-            if _AUTH_TYPE.fullmatch(auth_type) is None:
-                raise SettingError("auth_type", "expected an authentication scheme name such as Bearer")
-            self.auth_scheme = auth_type
-            self._auth_type = auth_type.lower()
-        else:
-            self._auth_type = None
+    @classmethod
+    def from_settings(cls, settings: JWTSettings, realm: str = "authsuite") -> JWTAuthenticationPolicy:
+        """A policy over already parsed settings (shared with a :class:`~pyramid_authsuite.jwt.issuer.TokenIssuer`, say)."""
+        policy = cls.__new__(cls)
+        AuthSuitePolicy.__init__(policy, realm=realm)
+        policy._configure(settings)
+        return policy
 
-        self.access_token_ttl_seconds = as_duration(
-            "access_token_ttl_seconds",
-            access_token_ttl_seconds,
-            minimum=MIN_ACCESS_TOKEN_TTL_SECONDS,
-            maximum=MAX_ACCESS_TOKEN_TTL_SECONDS,
-        )
-        self.max_token_bytes = as_int("max_token_bytes", max_token_bytes, minimum=256, maximum=65536)
-        self.verified_cache_seconds = as_duration("verified_cache_seconds", verified_cache_seconds, minimum=0)
-        cache_size = as_int("verified_cache_size", verified_cache_size, minimum=0, maximum=10_000_000)
-        self._verified = VerifiedTokenCache(cache_size if self.verified_cache_seconds else 0)
-        self.check_account = (
-            as_bool("check_account", check_account) if is_given(check_account) else self._remote is None
-        )
-        self.account_check_seconds = as_duration("account_check_seconds", account_check_seconds, minimum=0, maximum=3600)
+    def _configure(self, settings: JWTSettings) -> None:
+        self.settings = settings
+        self._keys = TokenKeys(settings, lambda: getattr(self, "_pyramid_multiauth_name", self.scheme))
+        #: Signs, revokes and publishes with this policy's keys; needs no policy.
+        self.token_issuer = TokenIssuer(settings, self._keys)
+        # Copied onto the instance: read on every request (instance attributes
+        # are the fastest lookups), and public names of this class.
+        self.algorithms = settings.algorithms
+        self.issuer = settings.issuer
+        self.audiences = settings.audiences
+        self.leeway_seconds = settings.leeway_seconds
+        self.userid_claim = settings.userid_claim
+        self.typ = settings.typ
+        self.rules = settings.rules
+        self.principal_claims = settings.principal_claims
+        self._principal_claim_names = tuple(claim for claim, _ in settings.principal_claims)
+        self._invalid_userid = settings.invalid_userid
+        self.header = settings.header
+        self._environ_header = settings.environ_header
+        self.auth_scheme = settings.auth_scheme
+        self._auth_type = settings.auth_type
+        self.access_token_ttl_seconds = settings.access_token_ttl_seconds
+        self.max_token_bytes = settings.max_token_bytes
+        self.verified_cache_seconds = settings.verified_cache_seconds
+        self._verified = VerifiedTokenCache(settings.verified_cache_size)
+        self.check_account = settings.check_account
+        self.account_check_seconds = settings.account_check_seconds
+        self._remote = self._keys.remote
         self._accounts: dict[str, tuple[float, bool]] = {}
         self._principals_memo: dict[tuple, frozenset[str]] = {}
         self._refusals: dict[tuple[str, int], Verdict] = {}
@@ -307,21 +252,13 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
 
     def _local_keys(self, registry: Any) -> KeyRing:
         """The configured keys, or the development key, derived from the server secret on first use."""
-        ring = self._keyring
-        if ring is None:
-            ring = self._keyring = KeyRing([development_key(registry)])
-            logger.warning(
-                "JWT policy %r has no secret, keys or key pair: it signs with a development key (%s) derived "
-                "from the server secret (fine for development; configure a key for production)",
-                getattr(self, "_pyramid_multiauth_name", self.scheme),
-                DEVELOPMENT_ALGORITHM,
-            )
-        return ring
+        ring = self._keys.keyring
+        return ring if ring is not None else self._keys.local(registry)
 
     @property
     def keyring(self) -> KeyRing | None:
         """The configured local keys (``None`` before the development key is first used, or with ``jwks_url``)."""
-        return self._keyring
+        return self._keys.keyring
 
     @property
     def remote(self) -> RemoteKeySet | None:
@@ -366,7 +303,7 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
             return self._refused(REVOKED, RANK_PROVEN)
         if self.check_account and not self._account_usable(registry, entry.userid, now):
             return self._refused(ACCOUNT_UNAVAILABLE, RANK_PROVEN)
-        environ[TOKEN_KEY] = (self, entry)
+        environ[TOKEN_KEY] = (self.token_issuer, entry)
         return entry.verdict
 
     def _verify_token(self, token: str, registry: Any, now: float) -> TokenEntry:
@@ -481,64 +418,20 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
                 self._refusals[memo_key] = verdict
         return verdict
 
-    # -- issuing and revoking ------------------------------------------------------------
+    # -- issuing and revoking: the issuer's, kept here for callers holding the policy --
 
     def can_issue(self, registry: Any) -> bool:
-        """Whether this policy holds a key to sign tokens with."""
-        if self._remote is not None:
-            return False
-        return self._local_keys(registry).signing is not None
+        """Whether this policy holds a key to sign tokens with (see :meth:`TokenIssuer.can_issue`)."""
+        return self.token_issuer.can_issue(registry)
 
     def issue_token(self, registry: Any, account: Any, ttl: int | None = None) -> dict[str, Any]:
-        """Sign an access token for ``account``; the RFC 6749 section 5.1 response body.
-
-        Claims: ``sub``, ``iat``, ``exp``, ``jti``, ``iss`` and ``aud`` when
-        configured, and the account's ``roles``, ``tenant_id`` and ``email``.
-        """
-        import jwt
-
-        signing = self._local_keys(registry).signing if self._remote is None else None
-        if signing is None:
-            raise ValueError("this JWT policy has no key to sign tokens with")
-        ttl = self.access_token_ttl_seconds if ttl is None else int(ttl)
-        if not MIN_ACCESS_TOKEN_TTL_SECONDS <= ttl <= MAX_ACCESS_TOKEN_TTL_SECONDS:
-            raise ValueError(f"ttl must be {MIN_ACCESS_TOKEN_TTL_SECONDS} to {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds")
-        now = int(_now())
-        claims: dict[str, Any] = {"sub": account.userid, "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
-        claims[self.userid_claim] = account.userid
-        if self.issuer:
-            claims["iss"] = self.issuer
-        if self.audiences:
-            claims["aud"] = self.audiences[0]
-        if account.roles:
-            claims["roles"] = list(account.roles)
-        if account.tenant:
-            claims["tenant_id"] = account.tenant
-        if account.email:
-            claims["email"] = account.email
-        headers = {"typ": self.typ or ISSUED_TYP}
-        if signing.kid is not None:
-            headers["kid"] = signing.kid
-        token = jwt.encode(claims, signing.signing_key, algorithm=signing.algorithms[0], headers=headers)
-        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+        """Sign an access token for ``account`` (see :meth:`TokenIssuer.issue_token`)."""
+        return self.token_issuer.issue_token(registry, account, ttl)
 
     def revoke(self, registry: Any, entry: TokenEntry) -> None:
-        """Put a verified token on the revocation list until it would expire anyway."""
-        ttl = max(1.0, entry.expires_at + self.leeway_seconds - _now() + 1)
-        registry.authsuite_cache.set(REVOKED_PREFIX + entry.revocation_key, 1, ttl)
+        """Put a verified token on the revocation list (see :meth:`TokenIssuer.revoke`)."""
+        self.token_issuer.revoke(registry, entry)
 
     def public_jwks(self, registry: Any = None) -> list[dict[str, Any]]:
-        """The public verification keys of this policy as JWKs (none for secrets or a remote issuer).
-
-        ``registry``
-            Lets the development key be derived if it was not yet (without
-            it, a policy that has not signed or verified yet publishes none).
-        """
-        if self._remote is not None:
-            return []
-        if self._keyring is None:
-            if registry is None:
-                return []
-            self._local_keys(registry)
-        return self._keyring.public_jwks()
-
+        """The public verification keys as JWKs (see :meth:`TokenIssuer.public_jwks`)."""
+        return self.token_issuer.public_jwks(registry)

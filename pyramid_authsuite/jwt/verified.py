@@ -17,11 +17,29 @@ from __future__ import annotations
 import itertools
 import threading
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from pyramid_authsuite.jwt.protocol import TokenError
 
 MAX_CLAIM_DEPTH = 32
+
+
+class TokenEntry(NamedTuple):
+    """What verifying one token established; shared by every request presenting it.
+
+    ``verdict`` holds the identity (a :class:`~pyramid_authsuite.policy.Verdict`);
+    ``expires_at`` is the token's ``exp``; ``revocation_key`` names it in the
+    revocation list (from ``iss`` and ``jti``, or its signed part when it has
+    no ``jti``); ``cache_until`` is when the verified-token cache forgets it.
+    (A named tuple: cheap to build. Here, beside the cache that holds it, so
+    the policy that builds it and the issuer that revokes by it share it.)
+    """
+
+    verdict: Any
+    userid: str
+    expires_at: float
+    revocation_key: str
+    cache_until: float
 
 
 class FrozenDict(dict):

@@ -12,6 +12,7 @@ from cornice import Service
 from pyramid.httpexceptions import HTTPMethodNotAllowed, HTTPNoContent
 
 from pyramid_authsuite.endpoints import CREDENTIALS_PERMISSION, cors_options, endpoint_service, login_account
+from pyramid_authsuite.jwt.issuer import TokenIssuer
 from pyramid_authsuite.jwt.policy import TOKEN_KEY, JWTAuthenticationPolicy
 from pyramid_authsuite.security import problem
 
@@ -28,10 +29,23 @@ def jwt_policies(registry: Any) -> list[JWTAuthenticationPolicy]:
     return [policy for _, policy in registry.authsuite_security_policy.get_policies() if isinstance(policy, JWTAuthenticationPolicy)]
 
 
+def token_issuers(registry: Any) -> list[TokenIssuer]:
+    """The issuers of the application's JWT policies (their keys and settings), in ``multiauth.policies`` order."""
+    return [policy.token_issuer for policy in jwt_policies(registry)]
+
+
+def signing_issuer(registry: Any) -> TokenIssuer | None:
+    """The first issuer that holds a signing key."""
+    for issuer in token_issuers(registry):
+        if issuer.can_issue(registry):
+            return issuer
+    return None
+
+
 def signing_policy(registry: Any) -> JWTAuthenticationPolicy | None:
     """The first JWT policy that holds a signing key."""
     for policy in jwt_policies(registry):
-        if policy.can_issue(registry):
+        if policy.token_issuer.can_issue(registry):
             return policy
     return None
 
@@ -50,11 +64,11 @@ def create_token(request: Any):
     account, refusal = login_account(request, "Tokens")
     if refusal is not None:
         return refusal
-    policy = signing_policy(registry)
-    if policy is None:
+    issuer = signing_issuer(registry)
+    if issuer is None:
         logger.error("POST /tokens: no JWT policy holds a signing key (secret, private_key or keys)")
         return problem(503, "token_issuing_unavailable", "This server cannot issue tokens.")
-    body = policy.issue_token(registry, account)
+    body = issuer.issue_token(registry, account)
     response = request.response
     # RFC 6749 section 5.1: token responses are never cached.
     response.headers["Cache-Control"] = "no-store"
@@ -69,8 +83,8 @@ def revoke_current_token(request: Any):
     presented = request.environ.get(TOKEN_KEY)
     if presented is None or request.identity.scheme != "jwt":
         return problem(403, "bearer_token_required", "Send this request with the bearer token to revoke.")
-    policy, entry = presented
-    policy.revoke(request.registry, entry)
+    issuer, entry = presented  # the issuer of the policy that verified the token
+    issuer.revoke(request.registry, entry)
     return HTTPNoContent()
 
 
@@ -78,8 +92,8 @@ def jwks(request: Any) -> dict[str, Any]:
     """RFC 7517 section 5 JWK Set of every local public verification key; never a secret."""
     keys: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for policy in jwt_policies(request.registry):
-        for jwk in policy.public_jwks(request.registry):
+    for issuer in token_issuers(request.registry):
+        for jwk in issuer.public_jwks(request.registry):
             if jwk["kid"] not in seen:
                 seen.add(jwk["kid"])
                 keys.append(jwk)
