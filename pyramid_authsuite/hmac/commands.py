@@ -18,16 +18,14 @@ def load_signing_key(source: str, algorithm: str) -> Any:
         raise CommandError(str(error)) from None
     if algorithm == "hmac-sha256":
         return material
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from pyramid_authsuite.keys import KeyMaterialError, load_private_pem
 
     try:
-        key = serialization.load_pem_private_key(material, password=None)
-    except (ValueError, TypeError):
+        return load_private_pem(material, ("ed25519",))
+    except KeyMaterialError as error:
+        if error.reason == "kind":
+            raise CommandError(f"--key: {error}") from None
         raise CommandError("--key: not a PEM private key (authsuite gen-keypair --kind ed25519 writes one)") from None
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise CommandError("--key: the PEM holds another kind of key than Ed25519")
-    return key
 
 
 def cmd_sign(args: argparse.Namespace) -> str:

@@ -1,7 +1,6 @@
 """``HMACAuthenticationPolicy``: service-to-service requests signed per RFC 9421."""
 from __future__ import annotations
 
-import base64
 import re
 import time
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.hmac import protocol
 from pyramid_authsuite.identity import Identity
+from pyramid_authsuite.keys import KeyMaterialError, check_hmac_secret, load_ed25519_public_key
 from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict
 from pyramid_authsuite.settings import as_choice, as_duration, as_list, as_secret
 
@@ -23,8 +23,9 @@ def parse_keys(value: Any) -> dict[str, protocol.ServiceKey]:
 
     Each entry is ``keyid[@service]:algorithm:source``; the service defaults
     to the keyid. ``algorithm`` is ``hmac-sha256`` (the source holds the
-    shared secret, at least 32 bytes) or ``ed25519`` (the source holds the
-    service's public key: PEM, or the base64 of the raw 32 bytes).
+    shared secret, at least 32 bytes, never a PEM key) or ``ed25519`` (the
+    source holds the service's public key: PEM, or the base64 of the raw 32
+    bytes).
     """
     keys: dict[str, protocol.ServiceKey] = {}
     for entry in as_list("keys", value):
@@ -35,32 +36,19 @@ def parse_keys(value: Any) -> dict[str, protocol.ServiceKey]:
         if keyid in keys:
             raise SettingError("keys", f"key id {keyid!r} is configured twice")
         material = as_secret("keys", match["source"])
-        if algorithm == "hmac-sha256":
-            if len(material) < protocol.MIN_HMAC_KEY_LENGTH:
-                raise SettingError("keys", f"the secret of {keyid!r} has fewer than {protocol.MIN_HMAC_KEY_LENGTH} bytes")
-            key: Any = material
-        elif algorithm == "ed25519":
-            key = _ed25519_public_key(keyid, material)
-        else:
-            raise SettingError("keys", f"{keyid!r}: algorithm must be hmac-sha256 or ed25519, got {algorithm!r}")
+        try:
+            if algorithm == "hmac-sha256":
+                key: Any = check_hmac_secret(material, protocol.MIN_HMAC_KEY_LENGTH, name=f"the secret of {keyid!r}")
+            elif algorithm == "ed25519":
+                key = load_ed25519_public_key(material)
+            else:
+                raise SettingError("keys", f"{keyid!r}: algorithm must be hmac-sha256 or ed25519, got {algorithm!r}")
+        except KeyMaterialError as error:
+            # The secret's message names the key already; a public key's does not.
+            prefix = "" if error.reason in ("pem_secret", "short_secret") else f"{keyid!r}: "
+            raise SettingError("keys", f"{prefix}{error}") from None
         keys[keyid] = protocol.ServiceKey(keyid=keyid, service=match["service"] or keyid, algorithm=algorithm, key=key)
     return keys
-
-
-def _ed25519_public_key(keyid: str, material: bytes) -> Any:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    try:
-        if b"-----BEGIN" in material:
-            key = serialization.load_pem_public_key(material)
-        else:
-            key = ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(material, validate=True))
-    except (ValueError, TypeError):
-        raise SettingError("keys", f"{keyid!r}: not an Ed25519 public key (PEM or base64 of 32 bytes)") from None
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise SettingError("keys", f"{keyid!r}: the PEM holds another kind of key than Ed25519")
-    return key
 
 
 class HMACAuthenticationPolicy(AuthSuitePolicy):

@@ -6,6 +6,12 @@ import os
 import secrets
 from typing import Any
 
+# generate_private_key stays importable from here (bench/jwt_peers.py uses it).
+from pyramid_authsuite.keys import generate_private_key, private_pem, public_pem
+
+__all__ = ["KEY_KINDS", "cmd_gen_keypair", "cmd_gen_secret", "generate_private_key", "register", "secret_length"]
+
+#: What ``--kind`` offers: Ed25519, RSA 3072 bits (RFC 8725 and NIST: at least 2048), EC P-256.
 KEY_KINDS = ("ed25519", "rsa", "ec")
 
 
@@ -14,23 +20,8 @@ def cmd_gen_secret(args: argparse.Namespace) -> str:
     return secrets.token_hex(args.bytes)
 
 
-def generate_private_key(kind: str) -> Any:
-    """A new private key: Ed25519, RSA 3072 bits (RFC 8725 and NIST: at least 2048), or EC P-256."""
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-    if kind == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    if kind == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    if kind == "ec":
-        return ec.generate_private_key(ec.SECP256R1())
-    raise ValueError(f"unknown key kind {kind!r}")
-
-
 def cmd_gen_keypair(args: argparse.Namespace) -> str:
     """Write ``<name>.pem`` (private, mode 0600) and ``<name>.pub.pem`` (public) into ``--out``."""
-    from cryptography.hazmat.primitives import serialization
-
     from pyramid_authsuite.scripts.cli import CommandError
 
     os.makedirs(args.out, exist_ok=True)
@@ -41,18 +32,12 @@ def cmd_gen_keypair(args: argparse.Namespace) -> str:
         if os.path.exists(path):
             raise CommandError(f"{path} exists; not overwriting a key")
     key = generate_private_key(args.kind)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
     # Created 0600 from the start, so the private key is never readable by others.
     descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
-        handle.write(private_pem)
+        handle.write(private_pem(key))
     with open(public_path, "xb") as handle:
-        handle.write(public_pem)
+        handle.write(public_pem(key))
     return f"private key: {private_path}\npublic key: {public_path}"
 
 
