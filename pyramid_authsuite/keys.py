@@ -120,8 +120,14 @@ def describe(key: Any) -> str:
 
 
 def is_private(key: Any) -> bool:
-    """Whether ``key`` is a private key object of one of :data:`KINDS`."""
-    return any(isinstance(key, private_class) for _, private_class, _ in _CLASSES.values())
+    """Whether ``key`` is a private key object (of any type cryptography loads).
+
+    ``key``
+        Any object; secrets (bytes) and public keys are not private keys.
+    """
+    # Every cryptography private key, of a supported kind or not (DSA...),
+    # serialises its private part; no public key does.
+    return not isinstance(key, (bytes, bytearray, str)) and callable(getattr(key, "private_bytes", None))
 
 
 def public_of(key: Any) -> Any:

@@ -37,10 +37,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NamedTuple
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from pyramid_authsuite import keys as key_material
 from pyramid_authsuite.exceptions import BackendUnavailable, SettingError
 from pyramid_authsuite.jwt import protocol
 from pyramid_authsuite.jwt.protocol import (
@@ -58,8 +57,9 @@ logger = logging.getLogger(__name__)
 
 # A kid we configure: safe in a header, a log line and a JSON document.
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MIN_RSA_BITS = 2048  # RFC 7518 section 3.3
-_EC_CURVES = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+MIN_RSA_BITS = key_material.MIN_RSA_BITS  # RFC 7518 section 3.3
+# RFC 7518 section 3.4: one algorithm per curve.
+_EC_CURVES = dict(zip(key_material.EC_CURVES, ("ES256", "ES384", "ES512")))
 
 # The development key (no key configured): Ed25519, whose private key is a
 # 32-byte seed (RFC 8032 section 5.1.5) derived from the server secret under
@@ -78,33 +78,19 @@ def algorithms_for_key(key: Any) -> tuple[str, ...]:
     """The algorithms a key object (or HMAC secret bytes) can be used with."""
     if isinstance(key, bytes):
         return HMAC_ALGORITHMS
-    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+    kind = key_material.kind_of(key)
+    if kind == "rsa":
         return RSA_ALGORITHMS
-    if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
+    if kind == "ec":
         alg = _EC_CURVES.get(key.curve.name)
         return (alg,) if alg else ()
-    if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey, ed448.Ed448PublicKey, ed448.Ed448PrivateKey)):
+    if kind in ("ed25519", "ed448"):
         return OKP_ALGORITHMS
     return ()
 
 
-def _kind(key: Any) -> str:
-    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
-        return "RSA"
-    if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
-        return f"EC {key.curve.name}"
-    if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
-        return "Ed25519"
-    if isinstance(key, (ed448.Ed448PublicKey, ed448.Ed448PrivateKey)):
-        return "Ed448"
-    return type(key).__name__
-
-
-def public_of(key: Any) -> Any:
-    """The public half of a private key object; public keys and secrets as they are."""
-    if isinstance(key, bytes) or not hasattr(key, "public_key"):
-        return key
-    return key.public_key()
+#: The public half of a private key object; public keys and secrets as they are.
+public_of = key_material.public_of
 
 
 def public_jwk(public_key: Any) -> dict[str, Any]:
@@ -129,27 +115,32 @@ def check_algorithm_names(setting: str, names: Iterable[str]) -> tuple[str, ...]
 
 
 def _check_secret(setting: str, secret: bytes, algorithms: Iterable[str]) -> None:
-    if secret.lstrip().startswith(b"-----BEGIN"):
-        raise SettingError(setting, "this is a PEM key, not an HMAC secret: use private_key / public_key")
     for alg in algorithms:
         needed = HMAC_MIN_KEY_BYTES[alg]
-        if len(secret) < needed:
-            raise SettingError(setting, f"an {alg} secret must be at least {needed} bytes (RFC 7518 section 3.2)")
+        try:
+            key_material.check_hmac_secret(
+                secret, needed, name="this", hint="use private_key / public_key",
+                too_short=f"an {alg} secret must be at least {needed} bytes (RFC 7518 section 3.2)",
+            )
+        except key_material.KeyMaterialError as error:
+            raise SettingError(setting, str(error)) from None
 
 
 def _check_asymmetric(setting: str, key: Any, algorithms: Iterable[str]) -> None:
     fits = algorithms_for_key(key)
     if not fits:
-        raise SettingError(setting, f"unsupported key type {_kind(key)}")
-    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size < MIN_RSA_BITS:
-        raise SettingError(setting, f"an RSA key must have at least {MIN_RSA_BITS} bits (RFC 7518 section 3.3)")
+        raise SettingError(setting, f"unsupported key type {key_material.describe(key)}")
+    try:
+        key_material.check_rsa_size(key, MIN_RSA_BITS, maximum=None)
+    except key_material.KeyMaterialError:
+        raise SettingError(setting, f"an RSA key must have at least {MIN_RSA_BITS} bits (RFC 7518 section 3.3)") from None
     for alg in algorithms:
         if alg in HMAC_ALGORITHMS:
             raise SettingError(
                 "algorithms", f"{alg} is never accepted with an asymmetric key (RFC 8725 section 2.1: key confusion)"
             )
         if alg not in fits:
-            raise SettingError("algorithms", f"{alg} does not fit the {_kind(key)} key of {setting}")
+            raise SettingError("algorithms", f"{alg} does not fit the {key_material.describe(key)} key of {setting}")
 
 
 def read_pem(setting: str, source: str) -> bytes:
@@ -163,17 +154,18 @@ def read_pem(setting: str, source: str) -> bytes:
 
 
 def load_pem_key(setting: str, pem: bytes) -> Any:
-    """An unencrypted PEM private key (PKCS#8 or traditional) or a public key (SubjectPublicKeyInfo)."""
+    """An unencrypted PEM private key (PKCS#8 or traditional) or a public key (SubjectPublicKeyInfo).
+
+    ``setting``
+        The setting named in a refusal.
+    ``pem``
+        The PEM bytes. Any key type loads here; :func:`_check_asymmetric`
+        then names an unsupported one.
+    """
     try:
-        return serialization.load_pem_private_key(pem, password=None)
-    except TypeError:
-        raise SettingError(setting, "encrypted private keys are not supported: protect the file instead") from None
-    except (ValueError, UnsupportedAlgorithm):
-        pass
-    try:
-        return serialization.load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm):
-        raise SettingError(setting, "not a PEM private or public key") from None
+        return key_material.load_pem_key(pem, kinds=None)
+    except key_material.KeyMaterialError as error:
+        raise SettingError(setting, str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -234,7 +226,7 @@ def asymmetric_key(private_source: str | None, public_source: str | None, algori
         configured = load_pem_key("public_key", read_pem("public_key", public_source))
         if public_of(configured) is not configured:
             raise SettingError("public_key", "this is a private key: put it in private_key")
-        if public is not None and _spki(public) != _spki(configured):
+        if public is not None and key_material.spki_der(public) != key_material.spki_der(configured):
             raise SettingError("public_key", "does not match private_key")
         public = configured
     setting = "private_key" if private is not None else "public_key"
@@ -242,10 +234,6 @@ def asymmetric_key(private_source: str | None, public_source: str | None, algori
     _check_asymmetric(setting, public, algorithms)
     kid = protocol.jwk_thumbprint(public_jwk(public))
     return LocalKey(kid, algorithms, public, private)
-
-
-def _spki(public_key: Any) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def parse_keys(value: Iterable[str], allowed: tuple[str, ...]) -> list[LocalKey]:
@@ -563,7 +551,9 @@ class RemoteKeySet:
             except Exception:  # unsupported kty/crv, bad members
                 continue
             fits = algorithms_for_key(public)
-            if isinstance(public, rsa.RSAPublicKey) and public.key_size < MIN_RSA_BITS:
+            try:
+                key_material.check_rsa_size(public, MIN_RSA_BITS, maximum=None)
+            except key_material.KeyMaterialError:
                 continue
             bound = [a for a in (fits if alg is None else (alg,)) if a in fits and a in self.algorithms]
             if bound:
