@@ -26,8 +26,6 @@ never echoes the token nor any part of it.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -38,6 +36,11 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from jwt.algorithms import get_default_algorithms
+
+from pyramid_authsuite import _b64
+from pyramid_authsuite._b64 import INVALID as _INVALID
+from pyramid_authsuite._b64 import b64url_encode, decode_translated, url_to_standard_table
+from pyramid_authsuite._hmac_state import HMACState
 
 # The algorithms this library accepts (RFC 7518 section 3.1, RFC 8037 section 3.1).
 # ES256K and the ES521 alias PyJWT also knows are left out on purpose.
@@ -51,17 +54,15 @@ ALGORITHMS = {name: algorithm for name, algorithm in get_default_algorithms().it
 # RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
 HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 # HMAC verification precomputes the keyed inner and outer hash states once per
-# key (RFC 2104 section 2, as the standard library's hmac module does inside)
-# and copies them per token: a third of the cost of hmac.digest, which sets
-# up the key on every call. Results are compared in constant time. Signing,
-# and every other algorithm, is PyJWT's.
+# key (pyramid_authsuite._hmac_state.HMACState) and copies them per token: a
+# third of the cost of hmac.digest, which sets up the key on every call.
+# Results are compared in constant time. Signing, and every other algorithm,
+# is PyJWT's.
 _HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 DEFAULT_MAX_TOKEN_BYTES = 8192
 MAX_KID_LENGTH = 256
 
-# The characters of a compact JWS: the base64url alphabet and the dots.
-_JWS_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 # Claim names we may name in a description: no quotes, backslashes or controls.
 SAFE_CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/+-]{1,64}")
 # Header parameters we refuse: extensions we do not implement (RFC 7515
@@ -70,13 +71,9 @@ SAFE_CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/+-]{1,64}")
 _REFUSED_HEADERS = ("crit", "b64", "zip")
 # One translation does both the alphabet check and base64url -> base64: "-"
 # and "_" become "+" and "/", the rest of the alphabet and the dots stay, and
-# every other byte ("+", "/", "=", spaces...) becomes "!", which a JWS never
-# holds; one C pass and one memchr instead of a pass per check.
-_INVALID = ord("!")
-_TO_BASE64 = bytes(
-    {ord("-"): ord("+"), ord("_"): ord("/")}.get(byte, byte if byte in _JWS_CHARACTERS else _INVALID) for byte in range(256)
-)
-_PADDING = (b"", b"", b"==", b"=")
+# every other byte ("+", "/", "=", spaces...) becomes _INVALID ("!"), which a
+# JWS never holds; one C pass and one memchr instead of a pass per check.
+_TO_BASE64 = url_to_standard_table(keep=b".")
 # Checked headers, by (base64 segment, allowed algorithms, required typ):
 # every token signed by one key has the same header, so it is decoded and
 # checked once per policy. Only headers whose token's signature verified are
@@ -139,27 +136,6 @@ NOT_YET_VALID = "The access token is not valid yet."
 ISSUED_IN_FUTURE = "The access token was issued in the future."
 WRONG_ISSUER = "The access token issuer is not accepted."
 WRONG_AUDIENCE = "The access token audience is not accepted."
-
-
-class HMACState:
-    """The keyed inner and outer hash states of HMAC (RFC 2104) for one key and hash."""
-
-    __slots__ = ("_inner", "_outer")
-
-    def __init__(self, key: bytes, hash_constructor: Callable[..., Any]):
-        block_size = hash_constructor().block_size
-        if len(key) > block_size:
-            key = hash_constructor(key).digest()
-        key = key.ljust(block_size, b"\0")
-        self._inner = hash_constructor(bytes(byte ^ 0x36 for byte in key))
-        self._outer = hash_constructor(bytes(byte ^ 0x5C for byte in key))
-
-    def mac(self, message: bytes) -> bytes:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.digest()
 
 
 @dataclass(frozen=True)
@@ -239,20 +215,11 @@ _new_tuple = tuple.__new__
 def b64url_decode(segment: str) -> bytes:
     """Decode one base64url segment without padding (RFC 7515 section 2); ``ValueError`` if invalid.
 
-    The tokens' own decoding (``_TO_BASE64`` then ``_b64_decode``), for
-    one segment given on its own: the RFCs' keys and values.
+    The tokens' own rules (any spelling of the last character, as in
+    ``_b64_decode``), for one segment given on its own: the RFCs' keys and
+    values. ``b64url_encode`` is the shared one, re-exported.
     """
-    translated = segment.encode("ascii").translate(_TO_BASE64)  # UnicodeEncodeError is a ValueError
-    if _INVALID in translated or b"." in translated:
-        raise ValueError("invalid base64url")
-    try:
-        return _b64_decode(translated)
-    except TokenError:
-        raise ValueError("invalid base64url") from None
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return _b64.b64url_decode(segment, canonical=False)
 
 
 def normalize_typ(value: str) -> str:
@@ -284,13 +251,10 @@ def _json_object(data: bytes) -> dict[str, Any]:
 
 
 def _b64_decode(segment: bytes) -> bytes:
-    """Decode a segment already translated by ``_TO_BASE64`` (so already checked)."""
-    remainder = len(segment) % 4
-    if remainder == 1:
-        raise TokenError(MALFORMED)  # no base64 encoding has this length
+    """Decode a segment already translated by ``_TO_BASE64`` (so already checked); ``TokenError`` if its length is no encoding's."""
     try:
-        return binascii.a2b_base64(segment + _PADDING[remainder])
-    except binascii.Error:
+        return decode_translated(segment)
+    except ValueError:
         raise TokenError(MALFORMED) from None
 
 
