@@ -40,6 +40,7 @@ from typing import Any, Callable, Collection, Mapping
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from http_message_signatures import HTTPMessageSignaturesException
 
+from pyramid_authsuite._hmac_state import HMACStates
 from pyramid_authsuite.hmac.base import _base
 from pyramid_authsuite.hmac.components import _EnvironMessage, _message, _ViewMessage
 from pyramid_authsuite.hmac.digest import verify_content_digest
@@ -200,29 +201,14 @@ def _check_coverage(
         raise MissingComponent("a request with a body must cover content-digest")
 
 
-# HMAC-SHA256 (RFC 2104) keeps, per key, the SHA-256 states after the inner
-# and outer padded key, so that a request hashes only its own data (as the
-# standard library's hmac module does in pure Python, but without
-# re-deriving the pads each time).  Bounded: cleared when full.
-_HMAC_STATES: dict[bytes, tuple[Any, Any]] = {}
+# HMAC-SHA256 with each service key's padded states computed once (the shared
+# primitive): a request hashes only its own signature base. Bounded.
 _HMAC_STATES_LIMIT = 64
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
+_HMAC_STATES = HMACStates(_HMAC_STATES_LIMIT)
 
 
 def _hmac_sha256(key: bytes, message: bytes) -> bytes:
-    states = _HMAC_STATES.get(key)
-    if states is None:
-        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
-        states = (hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD)))
-        if len(_HMAC_STATES) >= _HMAC_STATES_LIMIT:
-            _HMAC_STATES.clear()
-        _HMAC_STATES[key] = states
-    inner = states[0].copy()
-    inner.update(message)
-    outer = states[1].copy()
-    outer.update(inner.digest())
-    return outer.digest()
+    return _HMAC_STATES.mac(key, hashlib.sha256, message)
 
 
 def _verify_crypto(key: ServiceKey, signature: bytes, base: bytes) -> None:
