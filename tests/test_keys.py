@@ -320,3 +320,22 @@ def test_describe_names_kinds_and_curves(made):
     assert keys.describe(made["rsa"]) == "RSA" and keys.describe(made["ec"]) == "EC secp384r1"
     assert keys.describe(made["ed25519"].public_key()) == "Ed25519" and keys.describe(made["ed448"]) == "Ed448"
     assert keys.public_of(b"secret") == b"secret" and not keys.is_private(b"secret")
+
+
+def test_the_sign_command_keeps_its_messages(made, tmp_path: Path):
+    from pyramid_authsuite.hmac.commands import load_signing_key
+    from pyramid_authsuite.scripts.cli import CommandError
+
+    good, other, garbage = (tmp_path / name for name in ("good.pem", "other.pem", "garbage.pem"))
+    good.write_bytes(pem_private(made["ed25519"]))
+    other.write_bytes(pem_private(made["rsa"]))
+    garbage.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    assert spki(load_signing_key(f"file:{good}", "ed25519")) == spki(made["ed25519"])
+    with pytest.raises(CommandError, match="^--key: the PEM holds another kind of key than Ed25519$"):
+        load_signing_key(f"file:{other}", "ed25519")
+    public = tmp_path / "public.pem"
+    public.write_bytes(pem_public(made["ed25519"]))
+    for path in (garbage, public):
+        with pytest.raises(CommandError, match=r"^--key: not a PEM private key \(authsuite gen-keypair --kind ed25519"):
+            load_signing_key(f"file:{path}", "ed25519")
+    assert load_signing_key("x" * 32, "hmac-sha256") == b"x" * 32
