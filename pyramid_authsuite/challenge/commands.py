@@ -45,10 +45,9 @@ def fingerprint(kind: str, material: bytes) -> str:
         return "-"  # a secret's hash would let anyone holding the list test guesses
     import base64
 
-    from cryptography.hazmat.primitives import serialization
+    from pyramid_authsuite import keys
 
-    key = protocol.load_public_key(kind, material)
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = keys.spki_der(protocol.load_public_key(kind, material))
     return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
 
 
