@@ -6,6 +6,7 @@ from pyramid.exceptions import ConfigurationError
 
 from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.jwt.policy import JWTAuthenticationPolicy
+from pyramid_authsuite.jwt.settings import JWTSettings
 from tests.apps import make_demo
 from tests.jwt.helpers import SECRET, private_key, write_pems
 
@@ -51,43 +52,53 @@ def pems(tmp_path):
     }
 
 
-@pytest.mark.parametrize(
-    "kwargs, key, fragment",
-    [
-        ({"secret": SECRET, "algorithms": "none"}, "algorithms", "none algorithm is never accepted"),
-        ({"secret": SECRET, "algorithms": "HS256 none"}, "algorithms", "never accepted"),
-        ({"secret": SECRET, "algorithms": "HS257"}, "algorithms", "unknown algorithm"),
-        ({"secret": SECRET, "algorithms": "RS256"}, "algorithms", "needs private_key or public_key"),
-        ({"secret": SECRET, "algorithms": "HS256", "algorithm": "HS256"}, "algorithm", "not both"),
-        ({"algorithms": "RS256"}, "algorithms", "development key is EdDSA only"),
-        ({"algorithms": "HS256"}, "algorithms", "development key is EdDSA only"),
-        ({"secret": SECRET, "keys": "a:HS256:" + SECRET}, "keys", "not secret and keys"),
-        ({"secret": SECRET, "signing_kid": "a"}, "signing_kid", "only meaningful with keys"),
-        ({"keys": "a:HS256"}, "keys", "KID:ALG:SOURCE"),
-        ({"keys": "a/b:HS256:" + SECRET.replace(" ", "")}, "keys", "key id"),
-        ({"keys": f"a:HS256:{'s' * 32} a:HS256:{'t' * 32}"}, "keys", "listed twice"),
-        ({"keys": "a:HS256:short"}, "keys", "at least 32 bytes"),
-        ({"keys": f"a:HS256:{'s' * 32}", "signing_kid": "b"}, "signing_kid", "no key 'b'"),
-        ({"keys": f"a:HS256:{'s' * 32}", "algorithms": "HS512"}, "keys", "not in algorithms"),
-        ({"jwks_url": "http://issuer.example.com/jwks.json"}, "jwks_url", "https"),
-        ({"jwks_url": "ftp://127.0.0.1/jwks.json"}, "jwks_url", "https"),
-        ({"jwks_url": "https://issuer.example.com/jwks.json", "algorithms": "RS256 HS256"}, "algorithms", "never accepted from a JWKS"),
-        ({"secret": SECRET, "required_claims": "iat sub"}, "required_claims", "must include exp"),
-        ({"secret": SECRET, "userid_claim": "email"}, "required_claims", "must include exp, iat and email"),
-        ({"secret": SECRET, "principal_claims": "roles"}, "principal_claims", "CLAIM=PREFIX"),
-        ({"secret": SECRET, "principal_claims": "roles=Role"}, "principal_claims", "CLAIM=PREFIX"),
-        ({"secret": SECRET, "leeway_seconds": "10m"}, "leeway_seconds", "at most 300"),
-        ({"secret": SECRET, "access_token_ttl_seconds": "2d"}, "access_token_ttl_seconds", "at most 86400"),
-        ({"secret": SECRET, "max_token_bytes": "100"}, "max_token_bytes", "at least 256"),
-        ({"secret": SECRET, "header": "Bad Header"}, "header", "header name"),
-        ({"secret": SECRET, "auth_type": "Bear er"}, "auth_type", "scheme name"),
-        ({"secret": SECRET, "check_account": "maybe"}, "check_account", "boolean"),
-        ({"secret": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBg" + "A" * 40}, "secret", "PEM key"),
-    ],
-)
+# (settings, the key a SettingError names, a fragment of its message)
+BAD_SETTINGS = [
+    ({"secret": SECRET, "algorithms": "none"}, "algorithms", "none algorithm is never accepted"),
+    ({"secret": SECRET, "algorithms": "HS256 none"}, "algorithms", "never accepted"),
+    ({"secret": SECRET, "algorithms": "HS257"}, "algorithms", "unknown algorithm"),
+    ({"secret": SECRET, "algorithms": "RS256"}, "algorithms", "needs private_key or public_key"),
+    ({"secret": SECRET, "algorithms": "HS256", "algorithm": "HS256"}, "algorithm", "not both"),
+    ({"algorithms": "RS256"}, "algorithms", "development key is EdDSA only"),
+    ({"algorithms": "HS256"}, "algorithms", "development key is EdDSA only"),
+    ({"secret": SECRET, "keys": "a:HS256:" + SECRET}, "keys", "not secret and keys"),
+    ({"secret": SECRET, "signing_kid": "a"}, "signing_kid", "only meaningful with keys"),
+    ({"keys": "a:HS256"}, "keys", "KID:ALG:SOURCE"),
+    ({"keys": "a/b:HS256:" + SECRET.replace(" ", "")}, "keys", "key id"),
+    ({"keys": f"a:HS256:{'s' * 32} a:HS256:{'t' * 32}"}, "keys", "listed twice"),
+    ({"keys": "a:HS256:short"}, "keys", "at least 32 bytes"),
+    ({"keys": f"a:HS256:{'s' * 32}", "signing_kid": "b"}, "signing_kid", "no key 'b'"),
+    ({"keys": f"a:HS256:{'s' * 32}", "algorithms": "HS512"}, "keys", "not in algorithms"),
+    ({"jwks_url": "http://issuer.example.com/jwks.json"}, "jwks_url", "https"),
+    ({"jwks_url": "ftp://127.0.0.1/jwks.json"}, "jwks_url", "https"),
+    ({"jwks_url": "https://issuer.example.com/jwks.json", "algorithms": "RS256 HS256"}, "algorithms", "never accepted from a JWKS"),
+    ({"secret": SECRET, "required_claims": "iat sub"}, "required_claims", "must include exp"),
+    ({"secret": SECRET, "userid_claim": "email"}, "required_claims", "must include exp, iat and email"),
+    ({"secret": SECRET, "principal_claims": "roles"}, "principal_claims", "CLAIM=PREFIX"),
+    ({"secret": SECRET, "principal_claims": "roles=Role"}, "principal_claims", "CLAIM=PREFIX"),
+    ({"secret": SECRET, "leeway_seconds": "10m"}, "leeway_seconds", "at most 300"),
+    ({"secret": SECRET, "access_token_ttl_seconds": "2d"}, "access_token_ttl_seconds", "at most 86400"),
+    ({"secret": SECRET, "max_token_bytes": "100"}, "max_token_bytes", "at least 256"),
+    ({"secret": SECRET, "header": "Bad Header"}, "header", "header name"),
+    ({"secret": SECRET, "auth_type": "Bear er"}, "auth_type", "scheme name"),
+    ({"secret": SECRET, "check_account": "maybe"}, "check_account", "boolean"),
+    ({"secret": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBg" + "A" * 40}, "secret", "PEM key"),
+]
+
+
+@pytest.mark.parametrize("kwargs, key, fragment", BAD_SETTINGS)
 def test_bad_settings_name_their_key(kwargs, key, fragment):
     with pytest.raises(SettingError) as error:
         JWTAuthenticationPolicy(**kwargs)
+    assert error.value.key == key
+    assert fragment in error.value.message
+
+
+@pytest.mark.parametrize("kwargs, key, fragment", BAD_SETTINGS)
+def test_the_settings_object_refuses_what_the_policy_refuses(kwargs, key, fragment):
+    """JWTSettings.parse is where the policy's checks live: same key, same message, no policy."""
+    with pytest.raises(SettingError) as error:
+        JWTSettings.parse(**kwargs)
     assert error.value.key == key
     assert fragment in error.value.message
 
