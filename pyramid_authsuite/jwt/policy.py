@@ -75,6 +75,15 @@ _now = time.time
 
 _new_tuple = tuple.__new__
 
+# JWTSettings fields a policy carries as attributes of the same name, and
+# those it carries with a leading underscore (read by verify only).
+_PUBLIC_SETTINGS = (
+    "algorithms", "issuer", "audiences", "leeway_seconds", "userid_claim", "typ", "rules", "principal_claims",
+    "header", "auth_scheme", "access_token_ttl_seconds", "max_token_bytes", "verified_cache_seconds",
+    "check_account", "account_check_seconds",
+)
+_PRIVATE_SETTINGS = ("invalid_userid", "environ_header", "auth_type")
+
 
 def _typed(value: Any) -> tuple[Any, ...]:
     """A claim value with its type, and its array items with theirs: a memo key where True is not 1."""
@@ -193,20 +202,11 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         jwks_timeout_seconds: float | str = 5,
         jwks_max_stale_seconds: int | str = 86400,
     ):
+        # Every argument but realm is a setting, parsed by JWTSettings.parse
+        # (whose signature is this one's; a test keeps them in step).
+        arguments = {name: value for name, value in locals().items() if name not in ("self", "realm", "__class__")}
         super().__init__(realm=realm)
-        self._configure(
-            JWTSettings.parse(
-                secret=secret, private_key=private_key, public_key=public_key, keys=keys, signing_kid=signing_kid,
-                jwks_url=jwks_url, algorithms=algorithms, algorithm=algorithm, issuer=issuer, audience=audience,
-                leeway_seconds=leeway_seconds, required_claims=required_claims, typ=typ, userid_claim=userid_claim,
-                principal_claims=principal_claims, header=header, auth_type=auth_type,
-                access_token_ttl_seconds=access_token_ttl_seconds, max_token_bytes=max_token_bytes,
-                verified_cache_size=verified_cache_size, verified_cache_seconds=verified_cache_seconds,
-                check_account=check_account, account_check_seconds=account_check_seconds,
-                jwks_cache_seconds=jwks_cache_seconds, jwks_refetch_seconds=jwks_refetch_seconds,
-                jwks_timeout_seconds=jwks_timeout_seconds, jwks_max_stale_seconds=jwks_max_stale_seconds,
-            )
-        )
+        self._configure(JWTSettings.parse(**arguments))
 
     @classmethod
     def from_settings(cls, settings: JWTSettings, realm: str = "authsuite") -> JWTAuthenticationPolicy:
@@ -223,26 +223,12 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         self.token_issuer = TokenIssuer(settings, self._keys)
         # Copied onto the instance: read on every request (instance attributes
         # are the fastest lookups), and public names of this class.
-        self.algorithms = settings.algorithms
-        self.issuer = settings.issuer
-        self.audiences = settings.audiences
-        self.leeway_seconds = settings.leeway_seconds
-        self.userid_claim = settings.userid_claim
-        self.typ = settings.typ
-        self.rules = settings.rules
-        self.principal_claims = settings.principal_claims
+        for name in _PUBLIC_SETTINGS:
+            setattr(self, name, getattr(settings, name))
+        for name in _PRIVATE_SETTINGS:
+            setattr(self, "_" + name, getattr(settings, name))
         self._principal_claim_names = tuple(claim for claim, _ in settings.principal_claims)
-        self._invalid_userid = settings.invalid_userid
-        self.header = settings.header
-        self._environ_header = settings.environ_header
-        self.auth_scheme = settings.auth_scheme
-        self._auth_type = settings.auth_type
-        self.access_token_ttl_seconds = settings.access_token_ttl_seconds
-        self.max_token_bytes = settings.max_token_bytes
-        self.verified_cache_seconds = settings.verified_cache_seconds
         self._verified = VerifiedTokenCache(settings.verified_cache_size)
-        self.check_account = settings.check_account
-        self.account_check_seconds = settings.account_check_seconds
         self._remote = self._keys.remote
         self._accounts: dict[str, tuple[float, bool]] = {}
         self._principals_memo: dict[tuple, frozenset[str]] = {}

@@ -80,3 +80,16 @@ def bearer_challenge(response) -> str:
     challenges = [value for value in response.headers.getall("WWW-Authenticate") if value.startswith("Bearer ")]
     assert len(challenges) == 1, response.headers
     return challenges[0]
+
+
+def jwt_settings(**policy: Any) -> dict[str, Any]:
+    """The demo's settings with one JWT policy (``multiauth.policy.jwt.<name>``) beside Basic."""
+    settings = {
+        "authsuite.endpoints": "tokens jwks",
+        "multiauth.policies": "jwt basic",
+        "multiauth.policy.jwt.use": "pyramid_authsuite.JWTAuthenticationPolicy",
+        "multiauth.policy.jwt.realm": "jwt-test",
+        "multiauth.policy.basic.use": "pyramid_authsuite.BasicAuthenticationPolicy",
+    }
+    settings.update({f"multiauth.policy.jwt.{name}": value for name, value in policy.items()})
+    return settings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 
 import jwt
 import pytest
@@ -17,37 +18,10 @@ from pyramid_authsuite.jwt.issuer import REVOKED_PREFIX, TokenIssuer
 from pyramid_authsuite.jwt.policy import JWTAuthenticationPolicy
 from pyramid_authsuite.jwt.settings import JWTSettings
 from pyramid_authsuite.jwt.verified import TokenEntry
-from tests.apps import basic, make_demo, registry
+from tests.apps import basic, registry
 from tests.jwt.helpers import PASSWORD, SECRET, bearer, bearer_challenge, private_key, write_pems
 
 ISSUER = "https://issuer.example.com"
-
-
-@pytest.fixture
-def build(backends):
-    """``build(**policy_settings)``: the demo with one JWT policy and alice (admin, tenant acme)."""
-    built = []
-
-    def factory(**policy):
-        settings = {
-            **backends,
-            "authsuite.endpoints": "tokens jwks",
-            "multiauth.policies": "jwt basic",
-            "multiauth.policy.jwt.use": "pyramid_authsuite.JWTAuthenticationPolicy",
-            "multiauth.policy.basic.use": "pyramid_authsuite.BasicAuthenticationPolicy",
-        }
-        settings.update({f"multiauth.policy.jwt.{name}": value for name, value in policy.items()})
-        app = make_demo(settings)
-        store = registry(app).authsuite_accounts
-        if store.get("alice") is None:
-            store.create("alice", PASSWORD, roles=["admin"], tenant="acme", email="alice@example.com")
-        built.append(app)
-        return app
-
-    yield factory
-    for app in built:
-        registry(app).authsuite_accounts.close()
-        registry(app).authsuite_cache.close()
 
 
 def test_the_settings_are_parsed_once_into_a_frozen_object_the_policy_and_issuer_share():
@@ -63,6 +37,14 @@ def test_the_settings_are_parsed_once_into_a_frozen_object_the_policy_and_issuer
     again = JWTSettings.parse(secret=SECRET, issuer=ISSUER, audience="api web", leeway_seconds="10")
     assert dataclasses.replace(again, keyring=settings.keyring) == settings
     assert again.keyring.find(None).key == settings.keyring.find(None).key == SECRET.encode()
+
+
+def test_the_policy_takes_exactly_the_settings_arguments_with_the_same_defaults():
+    policy_parameters = dict(inspect.signature(JWTAuthenticationPolicy.__init__).parameters)
+    del policy_parameters["self"]
+    assert policy_parameters.pop("realm").default == "authsuite"
+    settings_parameters = inspect.signature(JWTSettings.parse).parameters
+    assert [(p.name, p.default) for p in policy_parameters.values()] == [(p.name, p.default) for p in settings_parameters.values()]
 
 
 def test_a_policy_over_parsed_settings_is_the_policy_of_the_strings():

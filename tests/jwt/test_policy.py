@@ -23,6 +23,7 @@ from tests.conftest import free_port
 from tests.jwt.helpers import (
     PASSWORD,
     SECRET,
+    jwt_settings,
     b64,
     bearer,
     bearer_challenge,
@@ -33,38 +34,6 @@ from tests.jwt.helpers import (
     token,
     write_pems,
 )
-
-
-def jwt_settings(**policy) -> dict:
-    settings = {
-        "authsuite.endpoints": "tokens jwks",
-        "multiauth.policies": "jwt basic",
-        "multiauth.policy.jwt.use": "pyramid_authsuite.JWTAuthenticationPolicy",
-        "multiauth.policy.jwt.realm": "jwt-test",
-        "multiauth.policy.basic.use": "pyramid_authsuite.BasicAuthenticationPolicy",
-    }
-    settings.update({f"multiauth.policy.jwt.{name}": value for name, value in policy.items()})
-    return settings
-
-
-@pytest.fixture
-def build(backends):
-    """``build(**policy_settings)``: the demo with alice (admin, tenant acme) and bob."""
-    built = []
-
-    def factory(**policy):
-        app = make_demo({**backends, **jwt_settings(**policy)})
-        store = registry(app).authsuite_accounts
-        if store.get("alice") is None:
-            store.create("alice", PASSWORD, roles=["admin"], tenant="acme", email="alice@example.com")
-            store.create("bob", PASSWORD)
-        built.append(app)
-        return app
-
-    yield factory
-    for app in built:
-        registry(app).authsuite_accounts.close()
-        registry(app).authsuite_cache.close()
 
 
 @pytest.fixture
