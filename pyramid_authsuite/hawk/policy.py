@@ -11,12 +11,11 @@ from urllib.parse import quote
 from pyramid.httpexceptions import HTTPException
 from pyramid.interfaces import ISecurityPolicy
 
-from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.hawk import protocol
+from pyramid_authsuite.hawk.settings import HawkSettings
 from pyramid_authsuite.hawk.sessions import HawkSession, sessions_for
 from pyramid_authsuite.identity import Identity
 from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Verdict, refused
-from pyramid_authsuite.settings import as_bool, as_duration, as_list
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +111,12 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         one, a 404 or another exception view (see
         :func:`server_authorization_tween_factory`). Default on.
 
+    The arguments are parsed and checked once, by :meth:`HawkSettings.parse
+    <pyramid_authsuite.hawk.settings.HawkSettings.parse>`; the frozen result
+    is :attr:`settings`, and each value is also an attribute of the policy,
+    of the same name, which is what verifying reads.
+    :meth:`from_settings` builds a policy over settings already parsed.
+
     Refusals tell nothing to whoever lacks the key: an unknown or expired
     session and a wrong MAC get the same ``invalid_credentials``, and a stale
     timestamp is answered with the signed server time (``ts``, ``tsm``) only
@@ -133,21 +138,38 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         sign_responses: bool | str = True,
     ):
         super().__init__(realm=realm)
-        self.algorithms = frozenset(as_list("algorithms", algorithms))
-        unknown = self.algorithms - set(protocol.ALGORITHMS)
-        if unknown or not self.algorithms:
-            raise SettingError("algorithms", f"choose among {', '.join(sorted(protocol.ALGORITHMS))}")
-        self.timestamp_skew_seconds = as_duration("timestamp_skew_seconds", timestamp_skew_seconds, minimum=1)
-        if nonce_ttl_seconds is None:
-            self.nonce_ttl_seconds = 2 * self.timestamp_skew_seconds
-        else:
-            self.nonce_ttl_seconds = as_duration(
-                "nonce_ttl_seconds", nonce_ttl_seconds, minimum=2 * self.timestamp_skew_seconds
+        self._configure(
+            HawkSettings.parse(
+                algorithms=algorithms, timestamp_skew_seconds=timestamp_skew_seconds,
+                nonce_ttl_seconds=nonce_ttl_seconds, session_ttl_seconds=session_ttl_seconds,
+                session_refresh_seconds=session_refresh_seconds, verify_payload=verify_payload,
+                sign_responses=sign_responses,
             )
-        self.session_ttl_seconds = as_duration("session_ttl_seconds", session_ttl_seconds, minimum=60)
-        self.session_refresh_seconds = as_duration("session_refresh_seconds", session_refresh_seconds, minimum=0)
-        self.verify_payload = as_bool("verify_payload", verify_payload)
-        self.sign_responses = as_bool("sign_responses", sign_responses)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: HawkSettings, realm: str = "authsuite") -> HawkAuthenticationPolicy:
+        """A policy over already parsed settings.
+
+        Arguments: ``settings`` (from :meth:`HawkSettings.parse`) and
+        ``realm`` (as for the constructor).
+        """
+        policy = cls.__new__(cls)
+        AuthSuitePolicy.__init__(policy, realm=realm)
+        policy._configure(settings)
+        return policy
+
+    def _configure(self, settings: HawkSettings) -> None:
+        self.settings = settings
+        # Copied onto the instance: read on every request, and instance
+        # attributes are the fastest lookups (a property would cost a call).
+        self.algorithms = settings.algorithms
+        self.timestamp_skew_seconds = settings.timestamp_skew_seconds
+        self.nonce_ttl_seconds = settings.nonce_ttl_seconds
+        self.session_ttl_seconds = settings.session_ttl_seconds
+        self.session_refresh_seconds = settings.session_refresh_seconds
+        self.verify_payload = settings.verify_payload
+        self.sign_responses = settings.sign_responses
         # Hawk ids this process refreshed recently -> when; bounded.
         self._refreshed: dict[str, float] = {}
         # Session reference -> (session, its verdict), both immutable; bounded.
