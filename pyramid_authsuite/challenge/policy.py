@@ -34,12 +34,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pyramid_authsuite.challenge import protocol
-from pyramid_authsuite.exceptions import SettingError
+from pyramid_authsuite.challenge.settings import ChallengeSettings
 from pyramid_authsuite.identity import Identity, account_principals
 from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, rate_limited, refused
 from pyramid_authsuite.ratelimit import FailureCounter, request_address
 from pyramid_authsuite.secret import derived_key
-from pyramid_authsuite.settings import as_duration, as_int, as_list
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +130,14 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         stops working at once; more saves those queries (the bulk of this
         scheme's cost on SQL) at the price of that delay.
 
+    The arguments are parsed and checked once, by
+    :meth:`ChallengeSettings.parse
+    <pyramid_authsuite.challenge.settings.ChallengeSettings.parse>`; the
+    frozen result is :attr:`settings`, and each value is also an attribute
+    of the policy, of the same name, which is what issuing and verifying
+    read (assigning one changes the policy, not :attr:`settings`).
+    :meth:`from_settings` builds a policy over settings already parsed.
+
     The attribute :attr:`clock` (``time.time`` by default) is what both
     issuing and verifying read the time from; tests replace it.
     """
@@ -154,32 +161,47 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         key_check_seconds: int | str = 0,
     ):
         super().__init__(realm=realm)
-        self.max_challenge_ttl_seconds = as_duration(
-            "max_challenge_ttl_seconds", max_challenge_ttl_seconds, minimum=1, maximum=3600
+        self._configure(
+            ChallengeSettings.parse(
+                challenge_ttl_seconds=challenge_ttl_seconds, max_challenge_ttl_seconds=max_challenge_ttl_seconds,
+                max_challenges_per_key=max_challenges_per_key, max_challenges_per_address=max_challenges_per_address,
+                challenge_window_seconds=challenge_window_seconds, max_failed_answers=max_failed_answers,
+                max_failed_answers_per_address=max_failed_answers_per_address, lockout_seconds=lockout_seconds,
+                decoy_kinds=decoy_kinds, decoy_rsa_bits=decoy_rsa_bits, key_check_seconds=key_check_seconds,
+            )
         )
-        self.challenge_ttl_seconds = as_duration(
-            "challenge_ttl_seconds", challenge_ttl_seconds, minimum=1, maximum=self.max_challenge_ttl_seconds
-        )
-        self.max_challenges_per_key = as_int("max_challenges_per_key", max_challenges_per_key, minimum=1)
-        self.max_challenges_per_address = as_int("max_challenges_per_address", max_challenges_per_address, minimum=1)
-        self.challenge_window_seconds = as_duration("challenge_window_seconds", challenge_window_seconds, minimum=1)
+
+    @classmethod
+    def from_settings(cls, settings: ChallengeSettings, realm: str = "authsuite") -> ChallengeAuthenticationPolicy:
+        """A policy over already parsed settings.
+
+        Arguments: ``settings`` (from :meth:`ChallengeSettings.parse`) and
+        ``realm`` (as for the constructor).
+        """
+        policy = cls.__new__(cls)
+        AuthSuitePolicy.__init__(policy, realm=realm)
+        policy._configure(settings)
+        return policy
+
+    def _configure(self, settings: ChallengeSettings) -> None:
+        self.settings = settings
+        # Copied onto the instance: instance attributes are the fastest reads
+        # on the request path, and tests tighten a limit by assigning one.
+        self.challenge_ttl_seconds = settings.challenge_ttl_seconds
+        self.max_challenge_ttl_seconds = settings.max_challenge_ttl_seconds
+        self.max_challenges_per_key = settings.max_challenges_per_key
+        self.max_challenges_per_address = settings.max_challenges_per_address
+        self.challenge_window_seconds = settings.challenge_window_seconds
         self.failures = FailureCounter(
             "key",
-            as_int("max_failed_answers", max_failed_answers, minimum=1),
-            as_int("max_failed_answers_per_address", max_failed_answers_per_address, minimum=1),
-            as_duration("lockout_seconds", lockout_seconds, minimum=1),
+            settings.max_failed_answers,
+            settings.max_failed_answers_per_address,
+            settings.lockout_seconds,
             "Too many failed answers; try again later.",
         )
-        kinds = as_list("decoy_kinds", decoy_kinds)
-        if not kinds or len(set(kinds)) != len(kinds) or not set(kinds) <= set(protocol.KINDS):
-            raise SettingError("decoy_kinds", f"one or more of {', '.join(protocol.KINDS)}, each once")
-        self.decoy_kinds = tuple(kinds)
-        self.decoy_rsa_bits = as_int(
-            "decoy_rsa_bits", decoy_rsa_bits, minimum=protocol.MIN_RSA_BITS, maximum=protocol.MAX_RSA_BITS
-        )
-        if self.decoy_rsa_bits % 256:
-            raise SettingError("decoy_rsa_bits", "a multiple of 256 (2048, 3072, 4096, ...)")
-        self.key_check_seconds = as_duration("key_check_seconds", key_check_seconds, minimum=0, maximum=3600)
+        self.decoy_kinds = settings.decoy_kinds
+        self.decoy_rsa_bits = settings.decoy_rsa_bits
+        self.key_check_seconds = settings.key_check_seconds
         self.clock: Callable[[], float] = time.time
         # key id -> (good until, AccountKey or None); userid -> (good until, Account or None).
         self._key_lookups: dict[str, tuple[float, Any]] = {}
