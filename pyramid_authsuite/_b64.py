@@ -31,6 +31,7 @@ __all__ = [
     "INVALID",
     "URL_TO_STANDARD",
     "b64url_decode",
+    "basic_credentials",
     "b64url_encode",
     "decode_translated",
     "url_to_standard_table",
@@ -135,3 +136,13 @@ def b64url_decode(text: str, *, padded: bool = False, canonical: bool = True) ->
     if canonical and len(raw) % 4 and binascii.b2a_base64(data, newline=False).rstrip(b"=") != translated:
         raise ValueError("not canonical base64url")
     return data
+
+
+def basic_credentials(userid: str, password: str) -> str:
+    """``Basic <base64(userid ":" password)>``, the credentials as UTF-8 (RFC 7617 section 2.1).
+
+    Standard base64 (RFC 4648 section 4), not base64url: Basic is the one
+    scheme here that uses it. Arguments: ``userid`` and ``password``; the
+    caller checks what it needs (a client refuses a ``:`` in the user-id).
+    """
+    return "Basic " + binascii.b2a_base64(f"{userid}:{password}".encode("utf-8"), newline=False).decode("ascii")

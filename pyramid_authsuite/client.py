@@ -27,7 +27,6 @@ What is here:
 """
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 from operator import itemgetter
@@ -35,6 +34,8 @@ from typing import Any
 
 import requests
 from requests.auth import AuthBase
+
+from pyramid_authsuite._b64 import basic_credentials
 
 __all__ = [
     "MAX_HEADER_LENGTH",
@@ -321,7 +322,7 @@ def basic_authorization(userid: str, password: str) -> str:
     """
     if ":" in userid:
         raise ValueError("a Basic user-id cannot contain ':' (RFC 7617)")
-    return "Basic " + base64.b64encode(f"{userid}:{password}".encode("utf-8")).decode("ascii")
+    return basic_credentials(userid, password)
 
 
 class UTF8BasicAuth(AuthBase):

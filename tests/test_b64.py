@@ -173,3 +173,16 @@ def test_decode_translated_agrees_with_binascii(text):
             _b64.decode_translated(translated)
     else:
         assert _b64.decode_translated(translated) == binascii.a2b_base64(translated + b"=" * (-len(text) % 4))
+
+
+def test_basic_credentials_are_utf8_standard_base64():
+    import base64
+
+    from pyramid_authsuite._b64 import basic_credentials
+
+    # RFC 7617 section 2.1's example, and a value whose base64 holds + and /.
+    assert basic_credentials("test", "123\u00a3") == "Basic dGVzdDoxMjPCow=="
+    value = basic_credentials("\u00fc>?", "~~~")
+    assert value.startswith("Basic ")
+    assert base64.b64decode(value[6:], validate=True) == "\u00fc>?:~~~".encode("utf-8")
+    assert "+" in value or "/" in value

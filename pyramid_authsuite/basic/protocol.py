@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import binascii
-from base64 import b64decode, b64encode
+from base64 import b64decode
+
+from pyramid_authsuite._b64 import basic_credentials
 
 # An Authorization header longer than this is refused before any decoding.
 MAX_HEADER_LENGTH = 4096
@@ -49,4 +51,4 @@ def parse_basic(header: str) -> tuple[str, str]:
 
 def basic_header(userid: str, password: str) -> str:
     """The header a client sends (tests and the CLI use it)."""
-    return "Basic " + b64encode(f"{userid}:{password}".encode("utf-8")).decode("ascii")
+    return basic_credentials(userid, password)
