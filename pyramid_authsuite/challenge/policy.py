@@ -136,7 +136,6 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
     frozen result is :attr:`settings`, and each value is also an attribute
     of the policy, of the same name, which is what issuing and verifying
     read (assigning one changes the policy, not :attr:`settings`).
-    :meth:`from_settings` builds a policy over settings already parsed.
 
     The attribute :attr:`clock` (``time.time`` by default) is what both
     issuing and verifying read the time from; tests replace it.
@@ -161,30 +160,14 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         key_check_seconds: int | str = 0,
     ):
         super().__init__(realm=realm)
-        self._configure(
-            ChallengeSettings.parse(
-                challenge_ttl_seconds=challenge_ttl_seconds, max_challenge_ttl_seconds=max_challenge_ttl_seconds,
-                max_challenges_per_key=max_challenges_per_key, max_challenges_per_address=max_challenges_per_address,
-                challenge_window_seconds=challenge_window_seconds, max_failed_answers=max_failed_answers,
-                max_failed_answers_per_address=max_failed_answers_per_address, lockout_seconds=lockout_seconds,
-                decoy_kinds=decoy_kinds, decoy_rsa_bits=decoy_rsa_bits, key_check_seconds=key_check_seconds,
-            )
+        #: The parsed settings (frozen); each value is also a plain attribute below.
+        self.settings = settings = ChallengeSettings.parse(
+            challenge_ttl_seconds=challenge_ttl_seconds, max_challenge_ttl_seconds=max_challenge_ttl_seconds,
+            max_challenges_per_key=max_challenges_per_key, max_challenges_per_address=max_challenges_per_address,
+            challenge_window_seconds=challenge_window_seconds, max_failed_answers=max_failed_answers,
+            max_failed_answers_per_address=max_failed_answers_per_address, lockout_seconds=lockout_seconds,
+            decoy_kinds=decoy_kinds, decoy_rsa_bits=decoy_rsa_bits, key_check_seconds=key_check_seconds,
         )
-
-    @classmethod
-    def from_settings(cls, settings: ChallengeSettings, realm: str = "authsuite") -> ChallengeAuthenticationPolicy:
-        """A policy over already parsed settings.
-
-        Arguments: ``settings`` (from :meth:`ChallengeSettings.parse`) and
-        ``realm`` (as for the constructor).
-        """
-        policy = cls.__new__(cls)
-        AuthSuitePolicy.__init__(policy, realm=realm)
-        policy._configure(settings)
-        return policy
-
-    def _configure(self, settings: ChallengeSettings) -> None:
-        self.settings = settings
         # Copied onto the instance: instance attributes are the fastest reads
         # on the request path, and tests tighten a limit by assigning one.
         self.challenge_ttl_seconds = settings.challenge_ttl_seconds

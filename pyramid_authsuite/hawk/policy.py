@@ -115,7 +115,6 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
     <pyramid_authsuite.hawk.settings.HawkSettings.parse>`; the frozen result
     is :attr:`settings`, and each value is also an attribute of the policy,
     of the same name, which is what verifying reads.
-    :meth:`from_settings` builds a policy over settings already parsed.
 
     Refusals tell nothing to whoever lacks the key: an unknown or expired
     session and a wrong MAC get the same ``invalid_credentials``, and a stale
@@ -138,29 +137,13 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
         sign_responses: bool | str = True,
     ):
         super().__init__(realm=realm)
-        self._configure(
-            HawkSettings.parse(
-                algorithms=algorithms, timestamp_skew_seconds=timestamp_skew_seconds,
-                nonce_ttl_seconds=nonce_ttl_seconds, session_ttl_seconds=session_ttl_seconds,
-                session_refresh_seconds=session_refresh_seconds, verify_payload=verify_payload,
-                sign_responses=sign_responses,
-            )
+        #: The parsed settings (frozen); each value is also a plain attribute below.
+        self.settings = settings = HawkSettings.parse(
+            algorithms=algorithms, timestamp_skew_seconds=timestamp_skew_seconds,
+            nonce_ttl_seconds=nonce_ttl_seconds, session_ttl_seconds=session_ttl_seconds,
+            session_refresh_seconds=session_refresh_seconds, verify_payload=verify_payload,
+            sign_responses=sign_responses,
         )
-
-    @classmethod
-    def from_settings(cls, settings: HawkSettings, realm: str = "authsuite") -> HawkAuthenticationPolicy:
-        """A policy over already parsed settings.
-
-        Arguments: ``settings`` (from :meth:`HawkSettings.parse`) and
-        ``realm`` (as for the constructor).
-        """
-        policy = cls.__new__(cls)
-        AuthSuitePolicy.__init__(policy, realm=realm)
-        policy._configure(settings)
-        return policy
-
-    def _configure(self, settings: HawkSettings) -> None:
-        self.settings = settings
         # Copied onto the instance: read on every request, and instance
         # attributes are the fastest lookups (a property would cost a call).
         self.algorithms = settings.algorithms

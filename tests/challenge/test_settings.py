@@ -145,18 +145,6 @@ def test_tightening_a_limit_on_the_policy_leaves_the_settings_alone():
     assert (policy.settings.max_failed_answers, policy.settings.max_challenges_per_key) == (10, 60)
 
 
-def test_from_settings_builds_the_same_policy():
-    settings = ChallengeSettings.parse(max_challenges_per_key="9", decoy_kinds="rsa", key_check_seconds="5")
-    policy = ChallengeAuthenticationPolicy.from_settings(settings, realm="elsewhere")
-    assert policy.settings is settings
-    assert policy.realm == "elsewhere"
-    for name in FIELDS:
-        assert getattr(policy, name) == getattr(settings, name)
-    # Its own memos and clock, as the constructor gives.
-    assert policy._key_lookups == {} and policy._keys == {}
-    assert policy.clock() > 0
-
-
 def test_the_constructor_takes_what_parse_takes():
     """The package checks ``multiauth.policy.challenge.*`` keys against the constructor's
     signature: it must keep naming every setting, with parse's defaults."""

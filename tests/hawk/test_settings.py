@@ -119,15 +119,6 @@ def test_the_policy_keeps_its_settings_and_their_names():
     assert policy.realm == "r"
 
 
-def test_from_settings_builds_the_same_policy():
-    settings = HawkSettings.parse(algorithms="sha1 sha256", verify_payload="no")
-    policy = HawkAuthenticationPolicy.from_settings(settings, realm="elsewhere")
-    assert policy.settings is settings
-    assert policy.realm == "elsewhere"
-    for name in FIELDS:
-        assert getattr(policy, name) == getattr(settings, name)
-
-
 def test_the_constructor_takes_what_parse_takes():
     """The package checks ``multiauth.policy.hawk.*`` keys against the constructor's
     signature: it must keep naming every setting, with parse's defaults."""
