@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 USED_PREFIX = "challenge:used:"
 ISSUED_KEY_PREFIX = "challenge:issued:key:"
 ISSUED_ADDRESS_PREFIX = "challenge:issued:addr:"
+# What a refused answer counts against: nothing (a replay, a locked-out
+# caller), the client address only (an id anyone could make up), or the key id
+# and the address (an answer that was checked).
+COUNTS_NOTHING, COUNTS_FOR_ADDRESS, COUNTS_FOR_KEY = 0, 1, 2
+
 #: Where a key id's failed answers are counted (:class:`~pyramid_authsuite.ratelimit.FailureCounter`).
 FAILED_KEY_PREFIX = "failed:key:"
 #: The key id that authenticated the request, for views that want it.
@@ -229,16 +234,19 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         if per_key > self.max_challenges_per_key or per_address > self.max_challenges_per_address:
             return rate_limited("Too many challenges requested; try again later.", window)
 
-        kind, public_key = self._key_for_issuing(registry, key_id)
+        kind, public_key, binding = self._key_for_issuing(registry, key_id)
         challenge_id = protocol.make_challenge_id(derived_key(registry, ID_KEY_PURPOSE), self.clock() + ttl)
-        challenge = protocol.derive_challenge(derived_key(registry, TEXT_KEY_PURPOSE), challenge_id, key_id, kind)
+        challenge = protocol.derive_challenge(
+            derived_key(registry, TEXT_KEY_PURPOSE), challenge_id, key_id, kind, binding
+        )
         served = protocol.encrypt_challenge(public_key, challenge) if kind == "rsa" else challenge
         # Nothing is stored: the answer is checked against the challenge
         # recomputed from the id (see the module docstring).
         return IssuedChallenge(challenge_id, served, protocol.ALGORITHMS[kind], ttl)
 
-    def _key_for_issuing(self, registry: Any, key_id: str) -> tuple[str, Any]:
-        """The kind to issue for, and the RSA public key to encrypt with (or None).
+    def _key_for_issuing(self, registry: Any, key_id: str) -> tuple[str, Any, bytes]:
+        """The kind to issue for, the RSA public key to encrypt with (or None),
+        and the challenge's binding to the key (:func:`protocol.key_binding`).
 
         Known and unknown key ids take the same steps: the decoy kind is
         worked out for both, and both keys are found in a per-process memo
@@ -249,13 +257,15 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         decoy = protocol.decoy_kind(decoy_key, key_id, self.decoy_kinds)
         if key is not None:
             try:
-                return key.kind, (self._load(key.kind, key.material) if key.kind == "rsa" else None)
+                public_key = self._load(key.kind, key.material) if key.kind == "rsa" else None
+                return key.kind, public_key, protocol.key_binding(key.material)
             except protocol.KeyMaterialError:
                 # Stored by something other than add-key; treat it as unknown
                 # (so it still looks like any other key) and say so in the log.
                 logger.warning("challenge key %r has unusable material; answering with a decoy", key_id)
+        binding = protocol.key_binding(None)
         if decoy != "rsa":
-            return decoy, None
+            return decoy, None, binding
         memo = (decoy_key, key_id)
         public_key = self._decoys.get(memo)
         if public_key is None:
@@ -263,7 +273,7 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
             if len(self._decoys) >= _MEMO_LIMIT:
                 self._decoys.clear()
             self._decoys[memo] = public_key
-        return decoy, public_key
+        return decoy, public_key, binding
 
     def _get_key(self, registry: Any, key_id: str) -> Any:
         if not self.key_check_seconds:
@@ -308,28 +318,35 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
             self.failures.record_failure(request, None)
             return refused("malformed_credentials", f"Malformed Challenge header: {error}.")
         verdict, counted = self._check_answer(request, auth)
-        if counted:
+        if counted == COUNTS_FOR_KEY:
             if verdict.identity is not None:
                 self.failures.reset(request, auth.key_id)
             elif verdict.refusal is not None and verdict.refusal.status == 401:
                 self.failures.record_failure(request, auth.key_id)
+        elif counted == COUNTS_FOR_ADDRESS:
+            self.failures.record_failure(request, None)
         return verdict
 
-    def _check_answer(self, request: Any, auth: protocol.ChallengeAuthorization) -> tuple[Verdict, bool]:
-        """The verdict on a parsed answer, and whether it counts for the failure limits."""
+    def _check_answer(self, request: Any, auth: protocol.ChallengeAuthorization) -> tuple[Verdict, int]:
+        """The verdict on a parsed answer, and what it counts against (``COUNTS_*``)."""
         registry = request.registry
         # Forged, altered and expired ids are told from the id alone, without
         # touching the cache (so they cannot fill it with records either).
         try:
             expires_at = protocol.read_challenge_id(derived_key(registry, ID_KEY_PURPOSE), auth.challenge_id)
         except protocol.ChallengeIdError:
-            return refused("unknown_challenge", "This challenge was not issued here (unknown or altered id)."), True
+            # Anyone can make up an id naming someone's key id: not a guess at
+            # that key, so it counts against the address alone (else it would
+            # be a way to lock the key's owner out).
+            return refused(
+                "unknown_challenge", "This challenge was not issued here (unknown or altered id)."
+            ), COUNTS_FOR_ADDRESS
         now = self.clock()
         if now >= expires_at:
-            return refused("expired_challenge", "This challenge has expired; ask for a new one."), True
+            return refused("expired_challenge", "This challenge has expired; ask for a new one."), COUNTS_FOR_ADDRESS
         if self.failures.locked(request, auth.key_id):
             # Refused without spending the challenge: a locked-out caller learns nothing.
-            return Verdict(refusal=self.failures.refusal()), False
+            return Verdict(refusal=self.failures.refusal()), COUNTS_NOTHING
         # The one atomic step that makes a challenge single-use everywhere:
         # of all the answers to one id, one records it first, and only that
         # one is checked.
@@ -338,8 +355,8 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         )
         if not first_answer:
             # Not a guess (the answer is not even looked at): counts as nothing.
-            return refused("replayed_challenge", "This challenge was already answered."), False
-        return self._check_response(request, auth), True
+            return refused("replayed_challenge", "This challenge was already answered."), COUNTS_NOTHING
+        return self._check_response(request, auth), COUNTS_FOR_KEY
 
     def _check_response(self, request: Any, auth: protocol.ChallengeAuthorization) -> Verdict:
         registry = request.registry
@@ -347,13 +364,17 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
         usable = None
         if key is not None:
             kind = key.kind
+            binding = protocol.key_binding(key.material)
             try:
                 usable = self._load(kind, key.material)
             except protocol.KeyMaterialError:
                 logger.warning("challenge key %r has unusable material; answer refused", auth.key_id)
         else:
             kind = protocol.decoy_kind(derived_key(registry, DECOY_KEY_PURPOSE), auth.key_id, self.decoy_kinds)
-        challenge = protocol.derive_challenge(derived_key(registry, TEXT_KEY_PURPOSE), auth.challenge_id, auth.key_id, kind)
+            binding = protocol.key_binding(None)
+        challenge = protocol.derive_challenge(
+            derived_key(registry, TEXT_KEY_PURPOSE), auth.challenge_id, auth.key_id, kind, binding
+        )
         expected = protocol.challenge_digest(challenge) if kind == "rsa" else challenge
         if usable is None:
             # Unknown (the challenge was a decoy) or unusable: spend what a

@@ -172,15 +172,25 @@ def new_challenge() -> str:
     return b64url_encode(secrets.token_bytes(CHALLENGE_BYTES))
 
 
-def derive_challenge(text_key: bytes, challenge_id: str, key_id: str, kind: str) -> str:
-    """The challenge (base64url, 43 characters) of one id, for one key id and kind.
+def key_binding(material: bytes | None) -> bytes:
+    """What binds a challenge to the key registered under its key id: the
+    SHA-256 of the key's material (its PEM or secret), or of nothing for a
+    key id that has no key (a decoy), so both paths do the same work."""
+    return hashlib.sha256(material or b"").digest()
+
+
+def derive_challenge(text_key: bytes, challenge_id: str, key_id: str, kind: str, binding: bytes) -> str:
+    """The challenge (base64url, 43 characters) of one id, for one key id, kind and key.
 
     ``HMAC-SHA256(text_key, "authsuite-challenge-v1-text" LF id LF key_id LF
-    kind)``: nobody without ``text_key`` can predict it, and an id issued for
-    one key (or kind) gives another challenge for any other, so an answer
-    made for another key, or for the key as it was registered before, is wrong.
+    kind LF binding)``, ``binding`` being :func:`key_binding` of the key's
+    material: nobody without ``text_key`` can predict it, and an id issued
+    for one key gives another challenge for any other key id, kind or key
+    material, so an answer made for another key, or for the key as it was
+    registered before it was replaced (an RSA answer, which is the decrypted
+    challenge itself, included), is wrong.
     """
-    message = f"{DOMAIN}-text\n{challenge_id}\n{key_id}\n{kind}".encode("ascii")
+    message = f"{DOMAIN}-text\n{challenge_id}\n{key_id}\n{kind}\n".encode("ascii") + binding
     return b64url_encode(hmac.digest(text_key, message, "sha256"))
 
 

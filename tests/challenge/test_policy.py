@@ -436,12 +436,42 @@ def test_failed_answers_are_limited_per_key_and_success_resets(app, client_keys)
 
 def test_a_locked_out_answer_does_not_spend_its_challenge(app, client_keys):
     challenge_policy(app).max_failed_answers = 1
-    refused(app, header("A" * 56, "alice-hmac", "0" * 64), "unknown_challenge")
+    wrong = get_challenge(app, "alice-hmac")  # a checked wrong answer is what counts against a key
+    refused(app, header(wrong["challenge_id"], "alice-hmac", "0" * 64), "invalid_response")
     headers = answer_for(app, client_keys, "alice-hmac")
     app.get("/whoami", headers=headers, status=429)
     registry(app).authsuite_cache.delete(FAILED_KEY_PREFIX + "alice-hmac")  # the window ends
     app.get("/whoami", headers=headers, status=200)
     refused(app, headers, "replayed_challenge")
+
+
+def test_made_up_or_expired_ids_do_not_lock_the_key_they_name(app, client_keys):
+    # Anyone can write a challenge id naming someone's key id: that is no guess
+    # at the key, so it counts against the sender's address, not the key.
+    challenge_policy(app).max_failed_answers = 2
+    challenge_policy(app).max_failed_answers_per_address = 50
+    for n in range(10):
+        made_up = header("A" * 55 + "ABCDEFGHIJ"[n], "alice-hmac", "0" * 64)
+        refused_there = app.get("/whoami", headers=made_up, extra_environ={"REMOTE_ADDR": "198.51.100.7"}, status=401)
+        assert problem_code(refused_there) == "unknown_challenge"
+    app.get("/whoami", headers=answer_for(app, client_keys, "alice-hmac"),
+            extra_environ={"REMOTE_ADDR": "203.0.113.9"}, status=200)
+
+
+def test_an_answer_made_with_a_replaced_key_is_wrong(app, client_keys, backends):
+    # The challenge is bound to the key's material: once a key id is given a
+    # new key, an answer made with the old one (an RSA answer is the decrypted
+    # challenge itself) no longer passes, even for a challenge issued before.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    issued = get_challenge(app, "alice-rsa")
+    old_answer = independent_answer("rsa", key_of(client_keys, "alice-rsa")[1], issued["challenge_id"], "alice-rsa",
+                                    issued["challenge"])
+    accounts = registry(app).authsuite_accounts
+    accounts.remove_key("alice-rsa")
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    accounts.add_key("alice", "alice-rsa", "rsa", material("rsa", new_key))
+    refused(app, header(issued["challenge_id"], "alice-rsa", old_answer), "invalid_response")
 
 
 def test_failed_answers_are_limited_per_address(app, client_keys):
