@@ -129,6 +129,13 @@ def includeme(config: Any) -> None:
     registry.authsuite_settings = parsed
     registry.authsuite_cache = make_cache(parsed)
     registry.authsuite_accounts = make_account_store(parsed)
+    # Remembered Basic logins (credentials_cache_seconds) must not outlive a
+    # password change, disabling, a change of roles or deletion, whoever
+    # makes it through the store (the CLI, an admin view, application code).
+    from pyramid_authsuite.basic.verified import forget_verified_logins
+
+    cache = registry.authsuite_cache
+    registry.authsuite_accounts.on_change(lambda userid: forget_verified_logins(cache, userid))
 
     built_policies = _configure_multiauth(config)
     config.add_forbidden_view(challenge_view)

@@ -21,6 +21,7 @@ import abc
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable
 
 from pyramid.exceptions import ConfigurationError
 
@@ -125,7 +126,27 @@ class AccountStore(abc.ABC):
     """The contract every account store implements.
 
     Every method may raise :class:`AccountStoreUnavailable`.
+
+    A store calls its change listeners (:meth:`on_change`) after every change
+    that must end what was granted on the account's old state: a new
+    password, new roles or tenant, disabling, deletion.
     """
+
+    _change_listeners: tuple[Callable[[str], None], ...] = ()
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(userid)`` after each such change, in this process.
+
+        ``includeme`` registers the one that makes every process sharing the
+        cache forget the account's remembered Basic logins; application code
+        may add its own. A listener's exception propagates to the caller (the
+        change itself is made): an outage must not pass for a logout.
+        """
+        self._change_listeners = (*self._change_listeners, listener)
+
+    def _changed(self, userid: str) -> None:
+        for listener in self._change_listeners:
+            listener(userid)
 
     @abc.abstractmethod
     def create(

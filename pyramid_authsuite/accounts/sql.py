@@ -397,13 +397,17 @@ class SQLAccountStore(AccountStore):
             if not isinstance(disabled, bool):
                 raise TypeError("disabled must be a bool or None")
             changes["disabled"] = disabled
-        return self._change(userid, changes)
+        account = self._change(userid, changes)
+        if {"roles", "tenant", "disabled"} & changes.keys():
+            self._changed(userid)
+        return account
 
     def set_password(self, userid: str, password: str | None) -> None:
         if not _is_userid(userid):
             raise AccountNotFound(userid)
         password_hash = None if password is None else self.hasher.hash(password)
         self._change(userid, {"password_hash": password_hash})
+        self._changed(userid)
 
     def delete(self, userid: str) -> bool:
         if not _is_userid(userid):
@@ -413,7 +417,10 @@ class SQLAccountStore(AccountStore):
             # by another tool may not enforce foreign keys.
             connection.execute(sa.delete(self._keys).where(self._keys.c.userid == userid))
             result = connection.execute(sa.delete(self._accounts).where(self._accounts.c.userid == userid))
-        return result.rowcount > 0
+        if result.rowcount > 0:
+            self._changed(userid)
+            return True
+        return False
 
     def list(self) -> list[Account]:
         with self._transaction() as connection:

@@ -104,11 +104,15 @@ def end_sessions(backends: Any, userid: str, done: str = "") -> str:
 
     With ``authsuite.cache_url = memory://`` the sessions live inside the
     server process, out of this command's reach: the account change stands
-    (a new password or a disabled flag still refuses the next login), but
-    :class:`SessionsNotEnded` is raised, so the command exits 1 instead of
-    claiming a logout that did not happen.
+    (a new password or a disabled flag refuses the next login that is checked
+    against the store), but :class:`SessionsNotEnded` is raised, so the
+    command exits 1 instead of claiming a logout that did not happen: the
+    server's Hawk sessions, and the Basic logins it remembers
+    (``credentials_cache_seconds``), live on until it restarts.
+
+    Remembered Basic logins in a shared cache are forgotten by the account
+    store's change listener (see ``includeme``), not here.
     """
-    from pyramid_authsuite.basic.verified import forget_verified_logins
     from pyramid_authsuite.hawk.sessions import sessions_for
 
     if backends.authsuite_settings.cache_url.lower().startswith("memory://"):
@@ -118,10 +122,6 @@ def end_sessions(backends: Any, userid: str, done: str = "") -> str:
             "inside the server process, out of this command's reach; restart the server to end them "
             "(or use a redis:// cache)"
         )
-    # Basic logins remembered by credentials_cache_seconds go with the
-    # sessions: an old password or a disabled account must not keep working
-    # from the cache until its TTL.
-    forget_verified_logins(backends.authsuite_cache, userid)
     ended = sessions_for(backends).revoke_all(userid)
     sessions = f"ended {ended} Hawk session{'s' if ended != 1 else ''}"
     return f"{done}; {sessions}" if done else sessions

@@ -107,8 +107,9 @@ def test_forget_drops_the_login_on_every_change(app, change):
         store.update("alice", disabled=True)
     else:
         store.delete("alice")
-    # What the commands do after changing the account.
-    assert forget_verified_logins(registry(app).authsuite_cache, "alice") == 1
+    # The store's change listener has already forgotten the login: calling
+    # forget_verified_logins again finds nothing left.
+    assert forget_verified_logins(registry(app).authsuite_cache, "alice") == 0
     app.get("/whoami", headers=basic("alice", PASSWORD), status=401)
     if change == "password":
         ok(app, NEW_PASSWORD)
@@ -153,3 +154,40 @@ def test_bad_credentials_cache_seconds(value):
 
 def test_credentials_cache_seconds_takes_a_duration():
     assert BasicAuthenticationPolicy(credentials_cache_seconds="5m").credentials_cache_seconds == 300
+
+
+@pytest.mark.parametrize("change, password, status", [
+    ("set_password", PASSWORD, 401),
+    ("set_password", NEW_PASSWORD, 200),
+    ("disable", PASSWORD, 401),
+    ("delete", PASSWORD, 401),
+])
+def test_account_changes_through_the_store_forget_remembered_logins(app, change, password, status):
+    # What an application's own change-password or admin view calls: the
+    # store itself tells the cache, with no CLI involved.
+    ok(app)
+    ok(app)  # remembered
+    store = registry(app).authsuite_accounts
+    if change == "set_password":
+        store.set_password("alice", NEW_PASSWORD)
+    elif change == "disable":
+        store.update("alice", disabled=True)
+    else:
+        store.delete("alice")
+    app.get("/whoami", headers=basic("alice", password), status=status)
+
+
+def test_new_roles_take_effect_at_once_for_a_remembered_login(app):
+    assert "role:admin" in ok(app)["principals"]
+    registry(app).authsuite_accounts.update("alice", roles=["reader"])
+    principals = ok(app)["principals"]
+    assert "role:reader" in principals and "role:admin" not in principals
+
+
+def test_an_application_may_listen_to_account_changes(app):
+    seen = []
+    registry(app).authsuite_accounts.on_change(seen.append)
+    registry(app).authsuite_accounts.update("alice", display_name="Alice")  # nothing granted changes
+    registry(app).authsuite_accounts.update("alice", tenant="other")
+    registry(app).authsuite_accounts.set_password("alice", NEW_PASSWORD)
+    assert seen == ["alice", "alice"]
