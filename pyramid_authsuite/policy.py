@@ -14,10 +14,11 @@ request gets (:mod:`pyramid_authsuite.security`).
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pyramid.authorization import Authenticated, Everyone
 from pyramid.interfaces import IAuthenticationPolicy
@@ -88,6 +89,28 @@ class Verdict:
 
 
 NO_CREDENTIALS = Verdict()
+
+
+def takes_settings_of(parse: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a policy's ``__init__(self, realm="authsuite", **settings)``.
+
+    ``parse`` is the scheme's settings parser (``HawkSettings.parse``...),
+    where each argument is declared once, with its default. The constructor's
+    signature becomes ``realm`` plus those keywords, so introspection (the
+    check of ``multiauth.policy.<name>.*`` keys at start-up, ``help()``) sees
+    the real list without a second copy of it.
+    """
+
+    def declare(init: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(init).parameters
+        settings = [
+            parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for parameter in inspect.signature(parse).parameters.values()
+        ]
+        init.__signature__ = inspect.Signature([own["self"], own["realm"], *settings])  # type: ignore[attr-defined]
+        return init
+
+    return declare
 
 
 def refused(code: str, detail: str, **refusal: Any) -> Verdict:

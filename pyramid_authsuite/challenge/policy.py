@@ -36,7 +36,15 @@ from typing import Any, Callable
 from pyramid_authsuite.challenge import protocol
 from pyramid_authsuite.challenge.settings import ChallengeSettings
 from pyramid_authsuite.identity import Identity, account_principals
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Refusal, Verdict, rate_limited, refused
+from pyramid_authsuite.policy import (
+    NO_CREDENTIALS,
+    AuthSuitePolicy,
+    Refusal,
+    Verdict,
+    rate_limited,
+    refused,
+    takes_settings_of,
+)
 from pyramid_authsuite.ratelimit import FailureCounter, request_address
 from pyramid_authsuite.secret import derived_key
 
@@ -149,30 +157,11 @@ class ChallengeAuthenticationPolicy(AuthSuitePolicy):
     scheme = "challenge"
     auth_scheme = "Challenge"
 
-    def __init__(
-        self,
-        realm: str = "authsuite",
-        challenge_ttl_seconds: int | str = 30,
-        max_challenge_ttl_seconds: int | str = 120,
-        max_challenges_per_key: int | str = 60,
-        max_challenges_per_address: int | str = 300,
-        challenge_window_seconds: int | str = 60,
-        max_failed_answers: int | str = 10,
-        max_failed_answers_per_address: int | str = 20,
-        lockout_seconds: int | str = 300,
-        decoy_kinds: str | list[str] = "ed25519",
-        decoy_rsa_bits: int | str = 3072,
-        key_check_seconds: int | str = 0,
-    ):
+    @takes_settings_of(ChallengeSettings.parse)
+    def __init__(self, realm: str = "authsuite", **settings: Any):
         super().__init__(realm=realm)
         #: The parsed settings (frozen); each value is also a plain attribute below.
-        self.settings = settings = ChallengeSettings.parse(
-            challenge_ttl_seconds=challenge_ttl_seconds, max_challenge_ttl_seconds=max_challenge_ttl_seconds,
-            max_challenges_per_key=max_challenges_per_key, max_challenges_per_address=max_challenges_per_address,
-            challenge_window_seconds=challenge_window_seconds, max_failed_answers=max_failed_answers,
-            max_failed_answers_per_address=max_failed_answers_per_address, lockout_seconds=lockout_seconds,
-            decoy_kinds=decoy_kinds, decoy_rsa_bits=decoy_rsa_bits, key_check_seconds=key_check_seconds,
-        )
+        self.settings = settings = ChallengeSettings.parse(**settings)
         # Copied onto the instance: instance attributes are the fastest reads
         # on the request path, and tests tighten a limit by assigning one.
         self.challenge_ttl_seconds = settings.challenge_ttl_seconds

@@ -15,7 +15,7 @@ from pyramid_authsuite.hawk import protocol
 from pyramid_authsuite.hawk.settings import HawkSettings
 from pyramid_authsuite.hawk.sessions import HawkSession, sessions_for
 from pyramid_authsuite.identity import Identity
-from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Verdict, refused
+from pyramid_authsuite.policy import NO_CREDENTIALS, AuthSuitePolicy, Verdict, refused, takes_settings_of
 
 logger = logging.getLogger(__name__)
 
@@ -125,25 +125,11 @@ class HawkAuthenticationPolicy(AuthSuitePolicy):
     scheme = "hawk"
     auth_scheme = "Hawk"
 
-    def __init__(
-        self,
-        realm: str = "authsuite",
-        algorithms: str | list[str] = "sha256",
-        timestamp_skew_seconds: int | str = 60,
-        nonce_ttl_seconds: int | str | None = None,
-        session_ttl_seconds: int | str = "60d",
-        session_refresh_seconds: int | str = 60,
-        verify_payload: bool | str = True,
-        sign_responses: bool | str = True,
-    ):
+    @takes_settings_of(HawkSettings.parse)
+    def __init__(self, realm: str = "authsuite", **settings: Any):
         super().__init__(realm=realm)
         #: The parsed settings (frozen); each value is also a plain attribute below.
-        self.settings = settings = HawkSettings.parse(
-            algorithms=algorithms, timestamp_skew_seconds=timestamp_skew_seconds,
-            nonce_ttl_seconds=nonce_ttl_seconds, session_ttl_seconds=session_ttl_seconds,
-            session_refresh_seconds=session_refresh_seconds, verify_payload=verify_payload,
-            sign_responses=sign_responses,
-        )
+        self.settings = settings = HawkSettings.parse(**settings)
         # Copied onto the instance: read on every request, and instance
         # attributes are the fastest lookups (a property would cost a call).
         self.algorithms = settings.algorithms

@@ -30,6 +30,7 @@ from pyramid_authsuite.policy import (
     AuthSuitePolicy,
     Refusal,
     Verdict,
+    takes_settings_of,
 )
 
 # Names that lived here before the settings and the issuer had their own
@@ -171,42 +172,10 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
     scheme = "jwt"
     auth_scheme = "Bearer"
 
-    def __init__(
-        self,
-        realm: str = "authsuite",
-        secret: str | bytes | None = None,
-        private_key: str | None = None,
-        public_key: str | None = None,
-        keys: str | list[str] | None = None,
-        signing_kid: str | None = None,
-        jwks_url: str | None = None,
-        algorithms: str | list[str] | None = None,
-        algorithm: str | None = None,
-        issuer: str | None = None,
-        audience: str | list[str] | None = None,
-        leeway_seconds: int | str = 30,
-        required_claims: str | list[str] = "exp iat sub",
-        typ: str | None = None,
-        userid_claim: str = "sub",
-        principal_claims: str | list[str] = DEFAULT_PRINCIPAL_CLAIMS,
-        header: str = "Authorization",
-        auth_type: str = "Bearer",
-        access_token_ttl_seconds: int | str = 3600,
-        max_token_bytes: int | str = protocol.DEFAULT_MAX_TOKEN_BYTES,
-        verified_cache_size: int | str = 10_000,
-        verified_cache_seconds: int | str = 300,
-        check_account: bool | str | None = None,
-        account_check_seconds: int | str = 60,
-        jwks_cache_seconds: int | str = 300,
-        jwks_refetch_seconds: int | str = 30,
-        jwks_timeout_seconds: float | str = 5,
-        jwks_max_stale_seconds: int | str = 86400,
-    ):
-        # Every argument but realm is a setting, parsed by JWTSettings.parse
-        # (whose signature is this one's; a test keeps them in step).
-        arguments = {name: value for name, value in locals().items() if name not in ("self", "realm", "__class__")}
+    @takes_settings_of(JWTSettings.parse)
+    def __init__(self, realm: str = "authsuite", **settings: Any):
         super().__init__(realm=realm)
-        self._configure(JWTSettings.parse(**arguments))
+        self._configure(JWTSettings.parse(**settings))
 
     @classmethod
     def from_settings(cls, settings: JWTSettings, realm: str = "authsuite") -> JWTAuthenticationPolicy:
