@@ -17,7 +17,7 @@ Every refusal is RFC 9457 ``application/problem+json``.
 
 When several policies refuse the same credentials (three JWT policies read
 one ``Authorization: Bearer`` header), the refusal reported is the one of
-the policy the credentials were meant for: the highest :func:`refusal_rank`
+the policy the credentials were meant for: the highest ``Refusal.rank``
 (a policy holding no key for a token ranks lowest, one that verified its
 signature highest), then the most pressing status (503, 429, 403, 400,
 401), then the first in ``multiauth.policies`` order. The 401 carries one
@@ -118,16 +118,11 @@ def refusal_problem(refusal: Refusal, headers: Iterable[tuple[str, str]] = ()) -
     return problem(refusal.status, refusal.code, refusal.detail, extra)
 
 
-def refusal_rank(refusal: Refusal) -> int:
-    """The rank of a refusal (``Refusal.rank``)."""
-    return refusal.rank
-
-
 def _precedence(refusal: Refusal | None) -> tuple[int, int]:
     """The order refusals are reported in: rank, then status; no refusal comes last."""
     if refusal is None:
         return (-1, -1)
-    return (refusal_rank(refusal), _STATUS_PRIORITY.get(refusal.status, 0))
+    return (refusal.rank, _STATUS_PRIORITY.get(refusal.status, 0))
 
 
 def _reported(refused_by: list[tuple[Any, Refusal]]) -> Refusal | None:
