@@ -164,9 +164,13 @@ def _configure_endpoints(config: Any, parsed: AuthSuiteSettings, built_policies:
     services = []
     for name in parsed.endpoints:
         factory_name, policy_name = ENDPOINTS[name]
-        services.append(config.maybe_dotted(factory_name)(parsed))
-        register_service_views(config, services[-1])
-        required[name] = config.maybe_dotted(policy_name)
+        # A factory makes one Cornice service, or a list of them.
+        made = config.maybe_dotted(factory_name)(parsed)
+        for service in made if isinstance(made, list) else [made]:
+            services.append(service)
+            register_service_views(config, service)
+        if policy_name is not None:
+            required[name] = config.maybe_dotted(policy_name)
     add_endpoint_error_views(config, services)
 
     def check_policies(policies: list[Any]) -> None:

@@ -139,6 +139,9 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "tokens": ("pyramid_authsuite.jwt.views:make_tokens_service", "pyramid_authsuite.jwt.policy:JWTAuthenticationPolicy"),
     "jwks": ("pyramid_authsuite.jwt.views:make_jwks_service", "pyramid_authsuite.jwt.policy:JWTAuthenticationPolicy"),
     "challenges": ("pyramid_authsuite.challenge.views:make_service", "pyramid_authsuite.challenge.policy:ChallengeAuthenticationPolicy"),
+    # The user-management API: several services, and no one scheme it needs
+    # (an admin may call it with any configured scheme).
+    "admin": ("pyramid_authsuite.admin.views:make_services", None),
 }
 KNOWN_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
 # Schemes a caller may use to obtain new credentials (a Hawk session, later a token).
@@ -175,6 +178,14 @@ class AuthSuiteSettings:
     endpoints: tuple[str, ...] = ()
     login_schemes: tuple[str, ...] = ("basic", "hawk", "challenge")
     cors_origins: tuple[str, ...] = ()
+    # The admin API (authsuite.endpoints = admin): principals granted the
+    # authsuite:admin permission over every account; roles a tenant admin
+    # (role:tenant-admin plus tenant:T) may grant inside tenant T; how many
+    # writes one caller may make per window.
+    admin_principals: tuple[str, ...] = ("role:admin",)
+    tenant_admin_roles: tuple[str, ...] = ()
+    admin_write_limit: int = 120
+    admin_write_window_seconds: int = 60
     # None: a random secret is generated into the account store on first use.
     secret: bytes | None = None
 
@@ -243,5 +254,11 @@ def parse_settings(settings: Mapping[str, Any]) -> AuthSuiteSettings:
         endpoints=endpoints,
         login_schemes=login_schemes,
         cors_origins=tuple(as_list(key("cors_origins"), settings.get(key("cors_origins")))),
+        admin_principals=tuple(as_list(key("admin_principals"), raw("admin_principals"))),
+        tenant_admin_roles=tuple(as_list(key("tenant_admin_roles"), raw("tenant_admin_roles"))),
+        admin_write_limit=as_int(key("admin_write_limit"), raw("admin_write_limit"), minimum=1),
+        admin_write_window_seconds=as_duration(
+            key("admin_write_window_seconds"), raw("admin_write_window_seconds"), minimum=1, maximum=86400
+        ),
         secret=secret,
     )

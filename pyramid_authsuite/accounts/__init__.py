@@ -5,9 +5,12 @@
 production. Both run the same code (:mod:`pyramid_authsuite.accounts.sql`) and
 the same contract tests.
 
-An account has a userid, an Argon2id password hash, roles, an optional tenant,
-email and display name, a disabled flag, creation and update times, and any
-number of registered keys (for challenge-response). Passwords are hashed by
+An account has a userid, an Argon2id password hash, roles (a table of their
+own, so they can be filtered), an optional tenant, email (unique, case
+insensitively) and display name, custom claims (a JSON object carried into the
+tokens the account obtains), a disabled flag, a version that every change
+increments, creation, update and last-login times, and any number of
+registered keys (for challenge-response). Passwords are hashed by
 :mod:`pyramid_authsuite.accounts.passwords`; the store never returns a hash
 to callers outside this package.
 
@@ -21,7 +24,7 @@ import abc
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from pyramid.exceptions import ConfigurationError
 
@@ -34,11 +37,19 @@ __all__ = [
     "AccountStoreUnavailable",
     "AccountExists",
     "AccountNotFound",
+    "EmailTaken",
+    "VersionConflict",
+    "InvalidAccountField",
     "KeyExists",
     "InvalidUserid",
     "MissingDatabaseDriver",
     "KEY_KINDS",
+    "UPDATABLE_FIELDS",
+    "MAX_CUSTOM_CLAIMS_BYTES",
+    "MAX_PAGE_SIZE",
+    "RESERVED_CLAIMS",
     "USERID_PATTERN",
+    "NAME_PATTERN",
     "validate_userid",
 ]
 
@@ -47,6 +58,32 @@ __all__ = [
 USERID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 
 KEY_KINDS = ("hmac", "ed25519", "rsa")
+
+# Role and tenant names become principals (``role:<name>``, ``tenant:<name>``)
+# and JWT claim values: the same safe alphabet as userids, plus ":".
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}")
+
+#: The fields ``AccountStore.update`` changes (``None`` clears a field).
+UPDATABLE_FIELDS = ("email", "display_name", "roles", "tenant", "disabled", "custom_claims")
+
+#: Custom claims, as compact UTF-8 JSON, may take at most this many bytes.
+MAX_CUSTOM_CLAIMS_BYTES = 4096
+
+#: The largest page ``AccountStore.list`` returns.
+MAX_PAGE_SIZE = 1000
+
+#: Claim names custom claims may not use: RFC 7519 section 4.1's registered
+#: claims, the ones RFC 9068 (access tokens), RFC 8176 (``amr``), RFC 8693
+#: and OpenID Connect give a meaning, and the ones this package's tokens
+#: carry by default (``roles``, ``tenant_id``, ``email``).
+RESERVED_CLAIMS = frozenset(
+    (
+        "iss", "sub", "aud", "exp", "nbf", "iat", "jti",  # RFC 7519 4.1
+        "scope", "client_id", "auth_time", "acr", "amr", "azp", "nonce", "cnf", "act", "may_act",
+        "typ", "sid", "at_hash", "c_hash", "email_verified", "name", "groups", "entitlements",
+        "roles", "tenant_id", "email",
+    )
+)
 
 
 class AccountExists(Exception):
@@ -57,12 +94,41 @@ class AccountNotFound(Exception):
     """The userid names no account."""
 
 
+class EmailTaken(Exception):
+    """Another account has this email address (compared case-insensitively)."""
+
+
+class VersionConflict(Exception):
+    """``update`` was given an ``expected_version`` that is no longer the account's.
+
+    ``current`` is the account's version now.
+    """
+
+    def __init__(self, userid: str, expected: int, current: int):
+        super().__init__(f"account {userid!r} is at version {current}, not {expected}")
+        self.userid = userid
+        self.expected = expected
+        self.current = current
+
+
+class InvalidAccountField(ValueError):
+    """A value the store refuses: ``field`` names it, the message says why (no value is echoed)."""
+
+    def __init__(self, field_name: str, reason: str):
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
 class KeyExists(Exception):
     """``add_key`` was called with a key id that is already registered."""
 
 
-class InvalidUserid(ValueError):
+class InvalidUserid(InvalidAccountField):
     """A userid does not match :data:`USERID_PATTERN`."""
+
+    def __init__(self, reason: str):
+        super().__init__("userid", reason)
 
 
 class MissingDatabaseDriver(ConfigurationError, SystemExit):
@@ -94,7 +160,13 @@ def validate_userid(userid: str) -> str:
 
 @dataclass(frozen=True)
 class Account:
-    """One account as callers see it (never with its password hash)."""
+    """One account as callers see it (never with its password hash).
+
+    ``custom_claims`` is a plain dict (not part of the hash; treat it as
+    read-only). ``version`` starts at 1 and every change made through the
+    store increments it (a login does not: ``last_login_at`` is bookkeeping).
+    ``has_password`` tells whether the account can log in with a password.
+    """
 
     userid: str
     roles: tuple[str, ...] = ()
@@ -104,6 +176,10 @@ class Account:
     disabled: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    custom_claims: dict[str, Any] = field(default_factory=dict, hash=False)
+    version: int = 1
+    last_login_at: datetime | None = None
+    has_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,9 +234,13 @@ class AccountStore(abc.ABC):
         tenant: str | None = None,
         email: str | None = None,
         display_name: str | None = None,
+        custom_claims: Mapping[str, Any] | None = None,
     ) -> Account:
-        """Create an account. ``password=None`` makes an account that cannot log in
-        with a password (keys only). Raises :class:`InvalidUserid`, :class:`AccountExists`."""
+        """Create an account (version 1). ``password=None`` makes an account that cannot
+        log in with a password until one is set (keys only).
+
+        Raises :class:`InvalidUserid` / :class:`InvalidAccountField` (naming the
+        field), :class:`AccountExists`, :class:`EmailTaken`."""
 
     @abc.abstractmethod
     def get(self, userid: str) -> Account | None:
@@ -170,28 +250,67 @@ class AccountStore(abc.ABC):
     def update(
         self,
         userid: str,
+        changes: Mapping[str, Any] | None = None,
         *,
-        roles: tuple[str, ...] | list[str] | None = None,
-        tenant: str | None = None,
-        email: str | None = None,
-        display_name: str | None = None,
-        disabled: bool | None = None,
+        expected_version: int | None = None,
+        **fields: Any,
     ) -> Account:
-        """Change the given fields (``None`` leaves a field as it is); bumps ``updated_at``.
-        Raises :class:`AccountNotFound`."""
+        """Change fields of :data:`UPDATABLE_FIELDS`; returns the account as it now is.
+
+        ``changes``
+            Field -> new value; ``None`` clears the field (``roles`` and
+            ``custom_claims`` become empty, ``disabled`` is refused).
+        ``expected_version``
+            When given, the change is made only if the account is still at
+            that version (checked and written atomically), else
+            :class:`VersionConflict`.
+        ``fields``
+            The keyword form kept from version 1: a ``None`` value leaves the
+            field as it is.
+
+        Increments ``version`` and bumps ``updated_at``. Raises
+        :class:`AccountNotFound`, :class:`InvalidAccountField`,
+        :class:`EmailTaken`, :class:`VersionConflict`."""
 
     @abc.abstractmethod
     def set_password(self, userid: str, password: str | None) -> None:
-        """Replace the password hash (``None`` removes password login).
+        """Replace the password hash (``None`` removes password login); increments ``version``.
         Raises :class:`AccountNotFound`."""
 
     @abc.abstractmethod
     def delete(self, userid: str) -> bool:
-        """Delete the account and its keys; ``True`` if it existed."""
+        """Delete the account, its roles and its keys; ``True`` if it existed."""
 
     @abc.abstractmethod
-    def list(self) -> list[Account]:
-        """Every account, ordered by userid."""
+    def list(
+        self,
+        limit: int = 100,
+        after: str | None = None,
+        *,
+        tenant: str | None = None,
+        role: str | None = None,
+        query: str | None = None,
+    ) -> tuple[list[Account], str | None]:
+        """One page of accounts in userid order (by code point), and the cursor of the next.
+
+        ``limit``
+            1 to :data:`MAX_PAGE_SIZE` accounts.
+        ``after``
+            The cursor a previous page returned (the last userid it held), or
+            ``None`` for the first page. Keyset paging: an account present
+            from the first page to the last is seen exactly once, whatever is
+            created or deleted meanwhile.
+        ``tenant``, ``role``
+            Only accounts of that tenant, holding that role.
+        ``query``
+            Only accounts whose userid, email or display name starts with it
+            (case-insensitively).
+
+        The cursor is ``None`` on the last page."""
+
+    @abc.abstractmethod
+    def count(self, *, tenant: str | None = None, role: str | None = None, query: str | None = None) -> int:
+        """How many accounts :meth:`list` would walk through with these filters."""
 
     @abc.abstractmethod
     def authenticate(self, userid: str, password: str) -> Account | None:
@@ -200,7 +319,9 @@ class AccountStore(abc.ABC):
 
         Takes as long for an unknown userid as for a wrong password (a dummy
         hash is verified), and rehashes the stored hash after a successful
-        check when the hashing parameters have changed.
+        check when the hashing parameters have changed. A successful check
+        records ``last_login_at`` (written at most once a minute per account;
+        it changes neither ``version`` nor ``updated_at``).
         """
 
     @abc.abstractmethod
@@ -219,6 +340,16 @@ class AccountStore(abc.ABC):
     @abc.abstractmethod
     def remove_key(self, key_id: str) -> bool:
         """Remove a key; ``True`` if it existed."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version of the database (0 when it has no tables yet)."""
+
+    @abc.abstractmethod
+    def migrate(self) -> list[str]:
+        """Bring the database to the schema version this code knows; one line per step applied
+        (none when it was up to date). Also run on first use. A database newer than the code
+        raises ``SchemaVersionError`` (an :class:`AccountStoreUnavailable`)."""
 
     @abc.abstractmethod
     def get_or_create_secret(self, name: str, length: int = 32) -> bytes:
