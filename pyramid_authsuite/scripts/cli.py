@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 import time
 from typing import Any, Callable, Sequence
@@ -230,44 +229,6 @@ def cmd_bewit(args: argparse.Namespace) -> str:
     return f"{args.url}{separator}bewit={bewit}"
 
 
-def cmd_list_users(args: argparse.Namespace) -> str:
-    accounts = open_store(args.ini).list()
-    if args.json:
-        return json.dumps(
-            [
-                {
-                    "userid": account.userid,
-                    "roles": list(account.roles),
-                    "tenant": account.tenant,
-                    "email": account.email,
-                    "display_name": account.display_name,
-                    "disabled": account.disabled,
-                    "created_at": account.created_at.isoformat() if account.created_at else None,
-                    "updated_at": account.updated_at.isoformat() if account.updated_at else None,
-                }
-                for account in accounts
-            ],
-            indent=2,
-        )
-    if not accounts:
-        return "no users"
-    rows = [("USERID", "ROLES", "TENANT", "EMAIL", "STATUS")] + [
-        (
-            account.userid,
-            ",".join(account.roles) or "-",
-            account.tenant or "-",
-            account.email or "-",
-            "disabled" if account.disabled else "enabled",
-        )
-        for account in accounts
-    ]
-    # A labelled, aligned table for people; scripts read --json.
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows
-    )
-
-
 def _require(method: Callable[..., Any], userid: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return method(userid, *args, **kwargs)
@@ -304,8 +265,9 @@ class CommandAdder:
         return sub
 
 
-# Modules that add their scheme's commands: each has ``register(commands: CommandAdder)``.
-SCHEME_COMMAND_MODULES = ("pyramid_authsuite.scripts.keys", "pyramid_authsuite.hmac.commands", "pyramid_authsuite.jwt.commands",
+# Modules that add their commands: each has ``register(commands: CommandAdder)``.
+SCHEME_COMMAND_MODULES = ("pyramid_authsuite.scripts.users", "pyramid_authsuite.scripts.keys",
+                          "pyramid_authsuite.hmac.commands", "pyramid_authsuite.jwt.commands",
                           "pyramid_authsuite.challenge.commands")
 
 
@@ -335,8 +297,6 @@ def build_parser() -> argparse.ArgumentParser:
     bewit = commands.add("bewit", cmd_bewit, "Print a signed URL (Hawk bewit) for GET/HEAD, valid --ttl seconds.")
     bewit.add_argument("--url", required=True, help="the full URL, e.g. https://api.example.com/report?id=3")
     bewit.add_argument("--ttl", type=int, default=300, help="seconds the URL stays valid (default 300)")
-    list_users = commands.add("list-users", cmd_list_users, "List the accounts.", user=False)
-    list_users.add_argument("--json", action="store_true", help="print JSON")
     for module_name in SCHEME_COMMAND_MODULES:
         importlib.import_module(module_name).register(commands)
     return parser
