@@ -295,17 +295,18 @@ def cmd_update_user(args: argparse.Namespace) -> str:
         raise CommandError("another account has this email address: nothing changed") from None
     except InvalidAccountField as error:
         raise CommandError(f"invalid {error.field}: {error.reason}: nothing changed") from None
-    lines = [f"updated user {userid!r}: version {account.version} -> {updated.version}"]
+    summary = f"updated user {userid!r}: version {account.version} -> {updated.version}"
+    if "roles" in changes or "tenant" in changes:
+        # Hawk sessions carry the roles and tenant they were opened with: the
+        # old grants must not outlive the change. On memory:// this raises
+        # (exit 1, one line): the change stands, the sessions could not be ended.
+        summary = end_sessions(backends, userid, summary)
+    lines = [summary]
     for name in ("email", "display_name", "roles", "tenant", "custom_claims"):
         if name in changes:
             before, after = getattr(account, name), getattr(updated, name)
             lines.append(f"  {name}: {_field_text(name, before)} -> {_field_text(name, after)}")
-    done = "\n".join(lines)
-    if "roles" in changes or "tenant" in changes:
-        # Hawk sessions carry the roles and tenant they were opened with:
-        # new ones must not keep the old grants alive.
-        return end_sessions(backends, userid, done)
-    return done
+    return "\n".join(lines)
 
 
 # -- list-users ----------------------------------------------------------------

@@ -96,14 +96,15 @@ def test_list_users_text_and_json(ini, capsys):
     run(capsys, "disable-user", "--ini", ini, "-u", "bob")
     code, out, _ = run(capsys, "list-users", "--ini", ini)
     assert code == 0
-    # Every column has a label, and the columns line up.
+    # Every column has a label, and the columns line up (tests/scripts/test_users.py has the rest).
     assert out.splitlines() == [
-        "USERID  ROLES  TENANT  EMAIL  STATUS",
-        "alice   admin  -       -      enabled",
-        "bob     -      -       -      disabled",
+        "USERID  EMAIL  DISPLAY_NAME  TENANT  ROLES  DISABLED  VERSION  LAST_LOGIN",
+        "alice   -      -             -       admin  no        1        never",
+        "bob     -      -             -       -      yes       2        never",
     ]
     listed = json.loads(run(capsys, "list-users", "--ini", ini, "--json")[1])
-    assert [(user["userid"], user["roles"], user["disabled"]) for user in listed] == [
+    assert listed["next"] is None
+    assert [(user["userid"], user["roles"], user["disabled"]) for user in listed["users"]] == [
         ("alice", ["admin"], False), ("bob", [], True)]
     assert PASSWORD not in out and "argon2" not in json.dumps(listed)
 
@@ -415,7 +416,7 @@ def test_console_script_memory_cache_exits_1_with_the_reason(ini):
 def run_json_users(ini: str) -> list:
     result = subprocess.run([_authsuite_executable(), "list-users", "--ini", ini, "--json"],
                             capture_output=True, text=True, timeout=60, check=True)
-    return [(user["userid"], user["disabled"]) for user in json.loads(result.stdout)]
+    return [(user["userid"], user["disabled"]) for user in json.loads(result.stdout)["users"]]
 
 
 DEFERRED_FAILURE = """\
