@@ -44,7 +44,7 @@ from __future__ import annotations
 import abc
 import json
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from pyramid_authsuite.exceptions import CacheFull, CacheUnavailable
 
@@ -135,6 +135,19 @@ class Cache(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> Any:
         """Return the value stored at ``key``, or ``None``."""
+
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        """The values stored at ``keys``, in their order (``None`` for each one missing).
+
+        One round trip on a networked backend (Redis: one ``MGET``), for a
+        request path that must read several records: a JWT's revocation and
+        its account's cutoff. Each value is read atomically, as by :meth:`get`;
+        the set of them is not a snapshot. This default reads them one by one.
+
+        ``keys``
+            A sequence of keys (may be empty).
+        """
+        return [self.get(key) for key in keys]
 
     @abc.abstractmethod
     def set(self, key: str, value: Any, ttl: float) -> None:

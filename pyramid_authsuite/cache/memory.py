@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from pyramid_authsuite.cache import Cache, check_ttl, decode_value, encode_value
 from pyramid_authsuite.exceptions import CacheFull
@@ -169,6 +169,13 @@ class MemoryCache(Cache):
         with self._lock:
             entry = self._live(self.prefix + key, self._clock())
         return None if entry is None else decode_value(entry[1])
+
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        prefix = self.prefix
+        with self._lock:
+            now = self._clock()
+            entries = [self._live(prefix + key, now) for key in keys]
+        return [None if entry is None else decode_value(entry[1]) for entry in entries]
 
     def get_and_add(self, key: str, add_key: str, value: Any, ttl: float) -> tuple[Any, bool]:
         # get() and add() under one lock, with _live() inlined: a Hawk request's

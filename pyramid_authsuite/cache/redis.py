@@ -6,12 +6,12 @@ import logging
 import math
 import threading
 import weakref
-from typing import Any, Callable, ParamSpec, TypeVar
+from typing import Any, Callable, ParamSpec, Sequence, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
+from redis.exceptions import InvalidResponse, OutOfMemoryError, RedisError, ResponseError
 from redis.retry import Retry
 
 from pyramid_authsuite.cache import (
@@ -25,6 +25,7 @@ from pyramid_authsuite.cache import (
 )
 from pyramid_authsuite.cache.resp import (
     RETRY,
+    array_replies,
     attempt,
     exchange,
     get_then_set_nx_replies,
@@ -376,10 +377,12 @@ class RedisCache(Cache):
         return self._retry(connection, packed, count) if replies is RETRY else replies
 
     @staticmethod
-    def _retry(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
+    def _retry(
+        connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None, arrays: bool = False
+    ) -> Any:
         """The one retry: the exchange again on ``connection`` (reconnected), dropped if it fails too."""
         try:
-            return exchange(connection, packed, count, fast)
+            return exchange(connection, packed, count, fast, arrays)
         except BaseException:
             connection.disconnect()
             raise
@@ -448,6 +451,22 @@ class RedisCache(Cache):
     @_unavailable("get")
     def get(self, key: str) -> Any:
         return decode_value(self._command("GET", self._key(key)))
+
+    @_unavailable("get_many")
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        if not keys:
+            return []
+        # One MGET on this thread's connection, its reply read by the fast
+        # parser when it is in the usual form (as GET + SET NX's is).
+        packed = pack(("MGET", *[self.prefix + key for key in keys]))
+        connection = self._connection()
+        answer = attempt(connection, exchange, packed, 1, array_replies, True)
+        if answer is RETRY:
+            answer = self._retry(connection, packed, 1, array_replies, True)
+        values = answer if type(answer) is tuple else answer[0]
+        if type(values) not in (tuple, list) or len(values) != len(keys):
+            raise InvalidResponse("MGET answered another number of values than keys asked")
+        return [None if value is None else decode_value(value) for value in values]
 
     @_unavailable("set")
     def set(self, key: str, value: Any, ttl: float) -> None:

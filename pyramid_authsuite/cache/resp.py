@@ -1,11 +1,11 @@
 """The Redis cache's request path on the wire: RESP packing and reply parsing.
 
-The single commands and the GET + SET NX pair of the request path are packed
-and their replies parsed here, on the socket of a connection redis-py opened
+The single commands, the GET + SET NX pair and the MGET of the request path
+are packed and their replies parsed here, on the socket of a connection redis-py opened
 (and authenticated, selected the DB on, wrapped in TLS): redis-py's packer
 and reply parser cost about as much as the round trip itself. The replies
 these commands get are simple strings, errors, integers, bulk strings and
-nulls, in RESP2 or RESP3; RESP3 push messages (and attributes) that the
+nulls (and, for MGET, one array of bulk strings and nulls), in RESP2 or RESP3; RESP3 push messages (and attributes) that the
 server may send between replies are read and passed over. Anything else is
 refused as an invalid reply, never guessed at.
 
@@ -113,10 +113,13 @@ def send_packed(connection: Any, packed: bytes) -> None:
         raise RedisConnectionError(f"Error while writing to the Redis server ({error.__class__.__name__})") from None
 
 
-def receive(connection: Any, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
+def receive(
+    connection: Any, count: int, fast: Callable[[bytes], Any] | None = None, arrays: bool = False
+) -> Any:
     """Read the ``count`` replies to what :func:`send_packed` sent; an error reply raises.
 
-    Replies: bytes (bulk and simple strings), int, or None (null). Every reply
+    Replies: bytes (bulk and simple strings), int, or None (null); with
+    ``arrays``, also a list of those for an array reply (MGET's). Every reply
     is read before an error reply raises, so the connection stays in step.
     ``fast(data)``, when given, is tried on the first chunk read: it returns
     the answer if the chunk is exactly the replies it expects, else
@@ -143,17 +146,19 @@ def receive(connection: Any, count: int, fast: Callable[[bytes], Any] | None = N
             answer = fast(data)
             if answer is not NOT_SIMPLE:
                 return answer
-        replies = read_replies(sock, count, data)
+        replies = read_replies(sock, count, data, arrays)
     for reply in replies:
         if isinstance(reply, RedisError):
             raise reply
     return replies
 
 
-def exchange(connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None) -> Any:
+def exchange(
+    connection: Any, packed: bytes, count: int, fast: Callable[[bytes], Any] | None = None, arrays: bool = False
+) -> Any:
     """Send packed commands on ``connection`` and read their ``count`` replies (see :func:`receive`)."""
     send_packed(connection, packed)
-    return receive(connection, count, fast)
+    return receive(connection, count, fast, arrays)
 
 
 # What a fast reply parser answers when the data is not what it expects.
@@ -219,13 +224,67 @@ def get_then_set_nx_replies(data: bytes) -> Any:
     return head[end + 2 : -2], stored
 
 
-def read_replies(sock: socket.socket, count: int, data: bytes = b"") -> list[Any]:
-    """Parse ``count`` replies from ``data`` and what follows on ``sock``."""
+# MGET's usual reply for two keys neither of which is there (RESP2; RESP3).
+_TWO_NULLS = (b"*2\r\n$-1\r\n$-1\r\n", b"*2\r\n_\r\n_\r\n")
+
+
+def array_replies(data: bytes) -> Any:
+    """The values (a tuple of bytes or None) from an MGET reply, when ``data`` is
+    exactly one array of bulk strings and nulls in their usual form; else :data:`NOT_SIMPLE`.
+
+    Every announced length must account for the bytes up to the next element
+    and the last element must end the data, so a value that holds something
+    like a reply, or a chunk holding part of the array, never passes: those
+    (and push messages, attributes, errors) go to the general parser.
+    """
+    if data in _TWO_NULLS:
+        return (None, None)  # the JWT request path's usual answer: not revoked, no cutoff
+    end = data.find(b"\r\n")
+    digits = data[1:end]
+    if end < 0 or data[:1] != b"*" or not digits.isdigit() or len(digits) > 6:
+        return NOT_SIMPLE
+    pos = end + 2
+    values: list[bytes | None] = []
+    for _ in range(int(digits)):
+        kind = data[pos : pos + 1]
+        if kind == b"_" and data[pos + 1 : pos + 3] == b"\r\n":
+            values.append(None)
+            pos += 3
+            continue
+        end = data.find(b"\r\n", pos)
+        if kind != b"$" or end < 0:
+            return NOT_SIMPLE
+        digits = data[pos + 1 : end]
+        if digits == b"-1":
+            values.append(None)
+            pos = end + 2
+            continue
+        if not digits.isdigit() or len(digits) > 18:  # int() of a huge length raises
+            return NOT_SIMPLE
+        stop = end + 2 + int(digits)
+        if data[stop : stop + 2] != b"\r\n":
+            return NOT_SIMPLE
+        values.append(data[end + 2 : stop])
+        pos = stop + 2
+    if pos != len(data):
+        return NOT_SIMPLE
+    return tuple(values)
+
+
+def read_replies(sock: socket.socket, count: int, data: bytes = b"", arrays: bool = False) -> list[Any]:
+    """Parse ``count`` replies from ``data`` and what follows on ``sock``.
+
+    ``arrays``: a reply may be an array (MGET's) of bulk strings and nulls,
+    read as a list of them (a null array as None); any other aggregate, and
+    an array nested in one, is refused as without it.
+    """
     if not data:
         data = read_more(sock, b"")
     replies: list[Any] = []
     pos = 0
     skip = 0  # elements of push messages and attributes still to pass over
+    array: list[Any] | None = None  # the array reply being read, if any
+    array_left = 0  # its elements still to read
     try:
         while len(replies) < count or skip or pos < len(data):
             end = data.find(b"\r\n", pos)
@@ -256,6 +315,16 @@ def read_replies(sock: socket.socket, count: int, data: bytes = b"") -> list[Any
                 if skip:
                     if kind != 124:  # an attribute only precedes the element it describes
                         skip -= 1
+                elif kind == 42 and arrays and array is None:
+                    if announced > 0:
+                        array, array_left = [], announced
+                        continue
+                    # An empty array, or a null one (RESP2 "*-1"): a reply of its own.
+                    reply = [] if announced == 0 else None
+                    if len(replies) >= count:
+                        raise InvalidResponse("unexpected data after the Redis replies")
+                    replies.append(reply)
+                    continue
                 elif kind == 42 or kind == 126 or kind == 37:
                     raise InvalidResponse("unexpected Redis reply type")  # no command here answers those
                 if announced > 0:
@@ -278,6 +347,12 @@ def read_replies(sock: socket.socket, count: int, data: bytes = b"") -> list[Any
                     raise InvalidResponse("unexpected Redis reply type")
             if skip:
                 skip -= 1
+            elif array is not None:
+                array.append(reply)
+                array_left -= 1
+                if not array_left:
+                    replies.append(array)
+                    array = None
             elif len(replies) < count:
                 replies.append(reply)
             else:

@@ -173,6 +173,50 @@ class CacheContractTests:
         assert cache.add("nonce", 2, self.LONG_TTL) is True
         assert cache.get("nonce") == 2
 
+    # get_many
+
+    def test_get_many_of_missing_keys_is_a_none_for_each(self, cache):
+        assert cache.get_many(["missing", "absent"]) == [None, None]
+        assert cache.get_many([]) == []
+
+    @pytest.mark.parametrize(("name", "stored", "expected"), ROUND_TRIPS, ids=[row[0] for row in ROUND_TRIPS])
+    def test_get_many_reads_what_get_reads(self, cache, name, stored, expected):
+        cache.set("value", stored, self.LONG_TTL)
+        assert cache.get_many(["before", "value", "after"]) == [None, expected, None]
+        assert cache.get_many(["value"]) == [cache.get("value")]
+
+    def test_get_many_keeps_the_order_and_repeated_keys(self, cache):
+        cache.set("a", b"first", self.LONG_TTL)
+        cache.set("b", {"n": 2}, self.LONG_TTL)
+        cache.incr("c", self.LONG_TTL)
+        assert cache.get_many(["b", "a", "missing", "a", "c"]) == [{"n": 2}, b"first", None, b"first", 1]
+
+    def test_get_many_many_keys(self, cache):
+        for number in range(0, 300, 2):
+            cache.set(f"k{number}", number, self.LONG_TTL)
+        assert cache.get_many([f"k{number}" for number in range(300)]) == [
+            number if number % 2 == 0 else None for number in range(300)
+        ]
+
+    def test_get_many_does_not_return_expired_or_deleted_entries(self, cache, expire):
+        cache.set("short", "s", self.SHORT_TTL)
+        cache.set("long", "l", self.LONG_TTL)
+        cache.set("deleted", "d", self.LONG_TTL)
+        cache.delete("deleted")
+        assert cache.get_many(["short", "long", "deleted"]) == ["s", "l", None]
+        assert expire(lambda: cache.get_many(["short", "long"]) == [None, "l"])
+
+    def test_get_many_reads_only_its_own_prefix(self, cache, make_cache):
+        other = make_cache("authsuite-other:")
+        other.set("shared-name", "other's", self.LONG_TTL)
+        cache.set("mine", "mine", self.LONG_TTL)
+        assert cache.get_many(["shared-name", "mine"]) == [None, "mine"]
+        assert other.get_many(["shared-name", "mine"]) == ["other's", None]
+
+    def test_get_many_works_on_a_full_cache(self, small_cache):
+        self.fill(small_cache)
+        assert small_cache.get_many(["held-session", "held-revoked", "missing"]) == [{"userid": "alice"}, 1, None]
+
     # get and set
 
     def test_get_missing_key_returns_none(self, cache):

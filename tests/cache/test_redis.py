@@ -353,6 +353,32 @@ class TestRedisCacheWire:
         assert cache.get_and_add("missing", "nonce-2", b"1", 60) == (None, True)
         assert cache.pop("big") == big and cache.get("big") is None
 
+    def test_get_many_on_both_protocols(self, cache, redis_client):
+        big = b"*2\r\n$-1\r\n_\r\n" * 30_000  # larger than one read, and looks like an MGET reply
+        cache.set("big", big, 60)
+        cache.set("json", {"at": 1.5}, 60)
+        assert cache.get_many(["missing", "other"]) == [None, None]
+        assert cache.get_many(["big", "missing", "json"]) == [big, None, {"at": 1.5}]
+        assert cache.get_many(["json"]) == [{"at": 1.5}]
+        assert cache.get_many([]) == []
+        # The connection is still in step afterwards.
+        assert cache.get_and_add("json", "nonce", b"1", 60) == ({"at": 1.5}, True)
+
+    def test_get_many_on_a_connection_the_server_closed_is_retried_once(self, cache, redis_client, redis_url):
+        cache.set("key", "value", 60)
+        db = int(redis_url.split("?")[0].rsplit("/", 1)[1])
+        own = redis_client.client_id()
+        for client in redis_client.client_list():
+            if int(client["db"]) == db and int(client["id"]) != own:
+                redis_client.client_kill_filter(_id=client["id"])
+        assert cache.get_many(["missing", "key"]) == [None, "value"]
+
+    def test_get_many_of_a_value_not_written_by_the_cache_raises_value_error_as_get_does(self, cache, redis_client):
+        redis_client.set(PREFIX + "foreign", b"no type tag")
+        with pytest.raises(ValueError):
+            cache.get_many(["foreign"])
+        assert cache.get_many(["missing"]) == [None]
+
     def test_non_ascii_keys(self, cache, redis_client):
         cache.set("caf\u00e9", "value", 60)
         assert redis_client.get(PREFIX.encode() + "caf\u00e9".encode("utf-8")) is not None
