@@ -74,13 +74,16 @@ def endpoint_service(name: str, path: str, description: str, **options: Any) -> 
 
     Its default renderer is Pyramid's ``json`` (used by the CORS preflight and
     fallback views Cornice adds) and its error handler answers problem+json.
-    ``options`` go to ``Service`` (``cors_origins``, ``cors_headers``, ...).
+    ``options`` go to ``Service`` (``cors_origins``, ``cors_headers``, ...);
+    ``factory`` replaces :class:`EndpointContext` (a subclass of it, with its
+    own ACL: the admin API's).
     """
+    factory = options.pop("factory", EndpointContext)
     return Service(
         name=name,
         path=path,
         description=description,
-        factory=EndpointContext,
+        factory=factory,
         renderer="json",
         error_handler=cornice_errors,
         **options,
@@ -115,7 +118,9 @@ class UnderEndpointPredicate:
         self.path, self.route_name = value
 
     def text(self) -> str:
-        return f"authsuite_under_endpoint = {self.path}"
+        # The route name too: several services (the admin API's) share one
+        # literal path, and equal texts would make their views conflict.
+        return f"authsuite_under_endpoint = {self.path} ({self.route_name})"
 
     phash = text
 

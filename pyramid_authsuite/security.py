@@ -28,18 +28,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from pyramid.authorization import Authenticated, Everyone
 from pyramid.httpexceptions import (
     HTTPBadRequest,
+    HTTPConflict,
     HTTPException,
     HTTPForbidden,
     HTTPMethodNotAllowed,
     HTTPNotFound,
+    HTTPPreconditionFailed,
+    HTTPRequestEntityTooLarge,
     HTTPServiceUnavailable,
     HTTPTooManyRequests,
     HTTPUnauthorized,
+    HTTPUnsupportedMediaType,
 )
 from pyramid.interfaces import ISecurityPolicy
 from pyramid_multiauth import MultiAuthPolicySelected, MultiAuthSecurityPolicy
@@ -68,6 +72,10 @@ _STATUS_CLASSES = {
     403: HTTPForbidden,
     404: HTTPNotFound,
     405: HTTPMethodNotAllowed,
+    409: HTTPConflict,
+    412: HTTPPreconditionFailed,
+    413: HTTPRequestEntityTooLarge,
+    415: HTTPUnsupportedMediaType,
     429: HTTPTooManyRequests,
     503: HTTPServiceUnavailable,
 }
@@ -84,8 +92,23 @@ def problem(
     detail: str,
     headers: Iterable[tuple[str, str]] = (),
     title: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> HTTPException:
     """An HTTP exception whose body is an RFC 9457 problem document.
+
+    ``status``
+        The HTTP status (one of those with a class in ``_STATUS_CLASSES``).
+    ``code``
+        The stable refusal code; ``type`` is :func:`problem_type` of it.
+    ``detail``
+        The human-readable sentence (never echoing secrets or raw input).
+    ``headers``
+        Extra response headers (``Retry-After``, challenges, ...).
+    ``title``
+        Overrides the status's standard title.
+    ``extra``
+        Extension members (RFC 9457 section 3.2), such as the admin API's
+        ``errors`` list; they cannot replace the standard members.
 
     It can be raised (Pyramid's default exception view serves it as it is) or
     returned from a view.
@@ -99,6 +122,8 @@ def problem(
         "status": status,
         "detail": detail,
     }
+    if extra:
+        body.update((name, value) for name, value in extra.items() if name not in body)
     response = exception_class()
     response.body = json.dumps(body).encode("utf-8")
     response.content_type = PROBLEM_CONTENT_TYPE
