@@ -1,9 +1,11 @@
-"""The HTTP plumbing every scheme's ``requests`` client shares.
+"""The HTTP plumbing every scheme's client shares.
 
 Written once here, used by :mod:`pyramid_authsuite.hawk.client`,
-:mod:`pyramid_authsuite.challenge.client` and :mod:`pyramid_authsuite.hmac.client`
-(and any client to come). It imports no scheme and no Pyramid: the standard
-library and ``requests`` only (the ``client`` extra)::
+:mod:`pyramid_authsuite.challenge.client`, :mod:`pyramid_authsuite.hmac.client`
+and the admin clients (and any client to come). It imports no scheme and no
+Pyramid: the standard library and ``requests`` only (the ``client`` extra).
+The response readers (:func:`read_problem`, :func:`response_challenges`,
+:func:`header_values`) take a ``requests`` or an ``httpx`` response alike::
 
     from pyramid_authsuite.client import UTF8BasicAuth, read_problem, response_challenges
 
@@ -30,15 +32,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import requests
 from requests.auth import AuthBase
 
 from pyramid_authsuite._b64 import basic_credentials
 
+if TYPE_CHECKING:
+    import httpx
+
+#: What the response readers take: both clients' responses have ``headers``
+#: (case-insensitive), ``json()`` and ``status_code``.
+AnyResponse = Union[requests.Response, "httpx.Response"]
+
 __all__ = [
     "MAX_HEADER_LENGTH",
+    "AnyResponse",
     "PROBLEM_TYPE_PREFIX",
     "Challenge",
     "NoAuth",
@@ -187,14 +197,19 @@ def parse_challenges(value: str) -> list[Challenge]:
         position = _auth_param(value, name.group(), equals + 1, current.params)
 
 
-def header_values(response: requests.Response, name: str) -> list[str]:
+def header_values(response: AnyResponse, name: str) -> list[str]:
     """Each field value of header ``name`` in ``response``, as received.
 
-    Arguments: ``response``, and the header ``name``. urllib3 keeps repeated
-    fields apart (a comma inside a quoted-string then cannot be mistaken for a
-    separator); a response built by hand has only ``response.headers``, whose
-    value is used as it is.
+    Arguments: ``response`` (``requests`` or ``httpx``), and the header
+    ``name``. urllib3 and httpx keep repeated fields apart (a comma inside a
+    quoted-string then cannot be mistaken for a separator); a ``requests``
+    response built by hand has only ``response.headers``, whose value is used
+    as it is.
     """
+    # httpx: Headers.get_list keeps each field (its .get joins them with ", ").
+    get_list = getattr(response.headers, "get_list", None)
+    if get_list is not None:
+        return [str(value) for value in get_list(name)]
     raw_headers = getattr(getattr(response, "raw", None), "headers", None)
     getlist = getattr(raw_headers, "getlist", None)
     if getlist is not None:
@@ -205,10 +220,11 @@ def header_values(response: requests.Response, name: str) -> list[str]:
     return [value] if value is not None else []
 
 
-def response_challenges(response: requests.Response, header: str = "WWW-Authenticate") -> list[Challenge]:
+def response_challenges(response: AnyResponse, header: str = "WWW-Authenticate") -> list[Challenge]:
     """Every challenge of every ``header`` field of ``response``, in order.
 
-    Arguments: ``response``, and ``header`` (``WWW-Authenticate`` by default;
+    Arguments: ``response`` (``requests`` or ``httpx``), and ``header``
+    (``WWW-Authenticate`` by default;
     ``Proxy-Authenticate`` has the same syntax). A malformed field is skipped
     whole (a client then acts on the challenges it can read, as it would if
     that field were absent); its neighbours still count.
@@ -245,10 +261,10 @@ class Problem:
     document: dict[str, Any]
 
 
-def read_problem(response: requests.Response) -> Problem | None:
+def read_problem(response: AnyResponse) -> Problem | None:
     """The problem document ``response`` carries, or ``None``.
 
-    Arguments: ``response``. Read when the ``Content-Type`` is
+    Arguments: ``response`` (``requests`` or ``httpx``; its body read). Read when the ``Content-Type`` is
     ``application/problem+json`` (or ``application/json``, which some
     proxies and older servers send) and the body is a JSON object; anything
     else (HTML from a proxy, an empty body, a JSON list, bytes that are not
@@ -259,7 +275,7 @@ def read_problem(response: requests.Response) -> Problem | None:
         return None
     try:
         document = response.json()
-    except ValueError:  # requests' JSONDecodeError, and bad UTF-8
+    except ValueError:  # requests' and json's JSONDecodeError, and bad UTF-8
         return None
     if not isinstance(document, dict):
         return None

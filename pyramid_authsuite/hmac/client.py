@@ -1,4 +1,5 @@
-"""``ServiceAuth``: sign ``requests`` calls with a service key (RFC 9421).
+"""Sign requests with a service key (RFC 9421): ``ServiceAuth`` for ``requests``,
+``SignatureAuth`` for ``httpx`` (sync and async).
 
 ::
 
@@ -9,6 +10,14 @@
     auth = ServiceAuth("reports", ed25519_private_key, algorithm="ed25519")
     requests.post("https://api.example.com/charges", json={...}, auth=auth)
 
+    import httpx
+    from pyramid_authsuite.hmac.client import SignatureAuth
+
+    auth = SignatureAuth("billing", secret_bytes)                     # same arguments
+    httpx.post("https://api.example.com/charges", json={...}, auth=auth)
+    async with httpx.AsyncClient(auth=auth) as client:
+        await client.post("https://api.example.com/charges", json={...})
+
 Each request gets ``Content-Digest`` (sha-256) when it has a body, a fresh
 ``created`` and ``nonce``, and a signature covering ``@method``,
 ``@authority``, ``@target-uri`` and ``content-digest`` (with a body).
@@ -17,8 +26,9 @@ with ``covered_component_ids=("@method", "@authority", "@target-uri", "content-d
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Generator, Sequence
 
+import httpx
 import requests
 
 from pyramid_authsuite.client import request_body
@@ -47,7 +57,41 @@ def signing_key(key: Any, algorithm: str) -> Any:
     return key
 
 
-class ServiceAuth(requests.auth.AuthBase):
+class _ServiceKeySigner:
+    """What both auth classes share: the key, checked once, and the signing of one request.
+
+    ``keyid``, ``key``, ``algorithm``, ``components``: as :class:`ServiceAuth` takes them.
+    """
+
+    def __init__(self, keyid: str, key: Any, algorithm: str = "hmac-sha256", components: Sequence[str] = ()):
+        self.keyid = keyid
+        self._key = signing_key(key, algorithm)
+        self.algorithm = algorithm
+        self.extra_components = tuple(components)
+
+    def __repr__(self) -> str:
+        # The key id and algorithm only: never the key.
+        return f"{type(self).__name__}(keyid={self.keyid!r}, algorithm={self.algorithm!r})"
+
+    def _signature_headers(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        """The headers to add (``Signature-Input``, ``Signature``, ``Content-Digest`` with a body)."""
+        components = ["@method", "@authority", "@target-uri"]
+        if body:
+            components.append("content-digest")
+        components.extend(c for c in self.extra_components if c not in components)
+        return sign_request(
+            method,
+            url,
+            headers,
+            body,
+            keyid=self.keyid,
+            key=self._key,
+            algorithm=self.algorithm,
+            components=components,
+        )
+
+
+class ServiceAuth(_ServiceKeySigner, requests.auth.AuthBase):
     """A ``requests`` auth class for service keys.
 
     ``keyid``
@@ -64,30 +108,27 @@ class ServiceAuth(requests.auth.AuthBase):
         Extra components to cover beyond the default ones.
     """
 
-    def __init__(self, keyid: str, key: Any, algorithm: str = "hmac-sha256", components: Sequence[str] = ()):
-        self.keyid = keyid
-        self._key = signing_key(key, algorithm)
-        self.algorithm = algorithm
-        self.extra_components = tuple(components)
-
-    def __repr__(self) -> str:
-        return f"ServiceAuth(keyid={self.keyid!r}, algorithm={self.algorithm!r})"
-
     def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request_body(prepared, "ServiceAuth", "the Content-Digest")
-        components = ["@method", "@authority", "@target-uri"]
-        if body:
-            components.append("content-digest")
-        components.extend(c for c in self.extra_components if c not in components)
-        headers = sign_request(
-            prepared.method,
-            prepared.url,
-            dict(prepared.headers),
-            body,
-            keyid=self.keyid,
-            key=self._key,
-            algorithm=self.algorithm,
-            components=components,
-        )
-        prepared.headers.update(headers)
+        prepared.headers.update(self._signature_headers(prepared.method, prepared.url, dict(prepared.headers), body))
         return prepared
+
+
+class SignatureAuth(_ServiceKeySigner, httpx.Auth):
+    """An ``httpx`` auth class for service keys: ``ServiceAuth``'s signature, for
+    ``httpx.Client`` and ``httpx.AsyncClient`` from one :meth:`auth_flow`.
+
+    Arguments as :class:`ServiceAuth`. httpx reads the whole body before the
+    flow runs (``requires_request_body``), so a streamed body is signed as
+    the bytes it sends; ``Content-Digest`` covers them.
+    """
+
+    requires_request_body = True
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sign ``request`` (its body already read) and send it."""
+        # str(request.url) is the URL as httpx puts it on the wire: percent-encoded, with the port.
+        request.headers.update(
+            self._signature_headers(request.method, str(request.url), dict(request.headers), request.content)
+        )
+        yield request
