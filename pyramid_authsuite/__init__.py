@@ -129,13 +129,14 @@ def includeme(config: Any) -> None:
     registry.authsuite_settings = parsed
     registry.authsuite_cache = make_cache(parsed)
     registry.authsuite_accounts = make_account_store(parsed)
-    # Remembered Basic logins (credentials_cache_seconds) must not outlive a
-    # password change, disabling, a change of roles or deletion, whoever
-    # makes it through the store (the CLI, an admin view, application code).
-    from pyramid_authsuite.basic.verified import forget_verified_logins
+    # A password change, disabling, a change of roles or tenant and deletion
+    # end the account's credentials at once on every process sharing the
+    # cache (JWTs issued before, Hawk sessions, remembered Basic logins),
+    # whoever makes the change through the store (the CLI, the admin API,
+    # application code): see pyramid_authsuite.revocation.
+    from pyramid_authsuite.revocation import end_credentials
 
-    cache = registry.authsuite_cache
-    registry.authsuite_accounts.on_change(lambda userid: forget_verified_logins(cache, userid))
+    registry.authsuite_accounts.on_change(lambda userid: end_credentials(registry, userid))
 
     built_policies = _configure_multiauth(config)
     config.add_forbidden_view(challenge_view)

@@ -50,11 +50,15 @@ class HawkSessions:
         The application's cache (memory or Redis).
     ``id_key``
         The key of the HMAC that turns a Hawk id into its cache reference.
+    ``accounts``
+        The account store, read again once a session is stored (see
+        :meth:`create`); ``None`` skips that check.
     """
 
-    def __init__(self, cache: Any, id_key: bytes):
+    def __init__(self, cache: Any, id_key: bytes, accounts: Any = None):
         self.cache = cache
         self._id_key = id_key
+        self._accounts = accounts
         self._decoded: dict[bytes, HawkSession] = {}
         self._refs: dict[str, str] = {}
 
@@ -69,7 +73,22 @@ class HawkSessions:
         return ref
 
     def create(self, account: Any, ttl: int) -> str:
-        """Start a session for ``account``; returns the token (64 hex characters) for the client."""
+        """Start a session for ``account``; returns the token (64 hex characters) for the client.
+
+        ``account``
+            The account as the login read it (an :class:`~pyramid_authsuite.accounts.Account`).
+        ``ttl``
+            The session's lifetime in seconds (sliding).
+
+        A change that ends the account's credentials (disabling, a new
+        password, new roles, deletion) may land between the login's read of
+        the account and this write, after its listener ended the sessions it
+        could see: so the account is read again once the session is stored,
+        and a session made from a state that is no longer the account's is
+        ended at once (the token then authenticates nothing). Either that read
+        sees the change, or the change's listener runs after it and finds the
+        session in the account's index. No clock is involved.
+        """
         token = secrets.token_hex(32)
         hawk_id, key = derive_session_credentials(token)
         ref = self.ref(hawk_id)
@@ -84,7 +103,17 @@ class HawkSessions:
         self.cache.set(SESSION_PREFIX + ref, json.dumps(record, separators=(",", ":")).encode("utf-8"), ttl)
         self.cache.add_member(INDEX_PREFIX + account.userid, ref, ttl)
         self._prune_index(account.userid)
+        if self._accounts is not None and not self._still_current(account):
+            self.revoke(HawkSession(ref, account.userid, key, tuple(account.roles), account.tenant))
         return token
+
+    def _still_current(self, account: Any) -> bool:
+        """Whether the store still holds ``account`` as the login read it (same version, enabled)."""
+        current = self._accounts.get(account.userid)
+        if current is None or current.disabled:
+            return False
+        # Every change of the account increments its version (a login does not).
+        return getattr(current, "version", None) == getattr(account, "version", None)
 
     def lookup(self, hawk_id: str) -> HawkSession | None:
         """The live session with this Hawk id, or ``None``."""
@@ -172,6 +201,8 @@ def sessions_for(registry: Any) -> HawkSessions:
     sessions = getattr(registry, "_authsuite_hawk_sessions", None)
     if sessions is None:
         sessions = registry._authsuite_hawk_sessions = HawkSessions(
-            registry.authsuite_cache, derived_key(registry, "hawk session ids")
+            registry.authsuite_cache,
+            derived_key(registry, "hawk session ids"),
+            getattr(registry, "authsuite_accounts", None),
         )
     return sessions

@@ -19,7 +19,13 @@ import time
 from typing import Any, Callable
 
 from pyramid_authsuite.jwt.keys import DEVELOPMENT_ALGORITHM, KeyRing, RemoteKeySet, development_key
-from pyramid_authsuite.jwt.settings import MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS, JWTSettings
+from pyramid_authsuite.accounts import RESERVED_CLAIMS
+from pyramid_authsuite.jwt.settings import (
+    MAX_ACCESS_TOKEN_TTL_SECONDS,
+    MIN_ACCESS_TOKEN_TTL_SECONDS,
+    REGISTERED_CLAIMS,
+    JWTSettings,
+)
 from pyramid_authsuite.jwt.verified import TokenEntry
 
 logger = logging.getLogger(__name__)
@@ -86,6 +92,21 @@ class TokenIssuer:
     def __init__(self, settings: JWTSettings, keys: TokenKeys | None = None):
         self.settings = settings
         self.keys = keys if keys is not None else TokenKeys(settings)
+        # Names an account's custom claims never take: the registered ones,
+        # every claim these settings give a meaning (the userid, email,
+        # tenant and roles claims, every claim principals are read from: a
+        # custom "role" must not grant role principals) and the store's
+        # reserved names. Dropped even where the issuer writes nothing under
+        # the name (an account without roles has no roles claim).
+        self.withheld_claims = frozenset(
+            (
+                *REGISTERED_CLAIMS,
+                *RESERVED_CLAIMS,
+                settings.userid_claim,
+                *(name for name in (settings.email_claim, settings.tenant_claim, settings.roles_claim) if name),
+                *(claim for claim, _ in settings.principal_claims),
+            )
+        )
 
     def can_issue(self, registry: Any) -> bool:
         """Whether there is a key to sign tokens with (never with ``jwks_url``: those keys are another issuer's)."""
@@ -99,13 +120,18 @@ class TokenIssuer:
         ``registry``
             Holds the server secret the development key is derived from.
         ``account``
-            Its ``userid``, ``roles``, ``tenant`` and ``email`` become claims.
+            Its ``userid``, ``roles``, ``tenant``, ``email`` and
+            ``custom_claims`` become claims.
         ``ttl``
             Lifetime in seconds (default ``access_token_ttl_seconds``),
             within its bounds, else ``ValueError``.
 
-        Claims: ``sub``, ``iat``, ``exp``, ``jti``, ``iss`` and ``aud`` when
-        configured, and the account's ``roles``, ``tenant_id`` and ``email``.
+        Claims: the account's custom claims (with ``custom_claims`` on, the
+        default), then, over them, ``sub``, ``iat``, ``exp``, ``jti``,
+        ``iss`` and ``aud`` when configured, and the account's roles, tenant
+        and email under the configured names (``roles``, ``tenant_id`` and
+        ``email`` by default; those without a value are left out). A custom
+        claim never takes a name in :attr:`withheld_claims`.
         """
         import jwt
 
@@ -117,18 +143,25 @@ class TokenIssuer:
         if not MIN_ACCESS_TOKEN_TTL_SECONDS <= ttl <= MAX_ACCESS_TOKEN_TTL_SECONDS:
             raise ValueError(f"ttl must be {MIN_ACCESS_TOKEN_TTL_SECONDS} to {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds")
         now = int(_now())
-        claims: dict[str, Any] = {"sub": account.userid, "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
+        claims: dict[str, Any] = {}
+        if settings.custom_claims:
+            # First, so that everything written below wins over them.
+            withheld = self.withheld_claims
+            for name, value in (getattr(account, "custom_claims", None) or {}).items():
+                if type(name) is str and name not in withheld:
+                    claims[name] = value
+        claims.update(sub=account.userid, iat=now, exp=now + ttl, jti=secrets.token_urlsafe(16))
         claims[settings.userid_claim] = account.userid
         if settings.issuer:
             claims["iss"] = settings.issuer
         if settings.audiences:
             claims["aud"] = settings.audiences[0]
-        if account.roles:
-            claims["roles"] = list(account.roles)
-        if account.tenant:
-            claims["tenant_id"] = account.tenant
-        if account.email:
-            claims["email"] = account.email
+        if settings.roles_claim and account.roles:
+            claims[settings.roles_claim] = list(account.roles)
+        if settings.tenant_claim and account.tenant:
+            claims[settings.tenant_claim] = account.tenant
+        if settings.email_claim and account.email:
+            claims[settings.email_claim] = account.email
         headers = {"typ": settings.typ or ISSUED_TYP}
         if signing.kid is not None:
             headers["kid"] = signing.kid

@@ -32,11 +32,13 @@ from pyramid_authsuite.policy import (
     Verdict,
     takes_settings_of,
 )
+from pyramid_authsuite.revocation import CUTOFF_PREFIX, read_cutoff
 
 # Names that lived here before the settings and the issuer had their own
 # modules: importable from here still.
 __all__ = [
     "ACCOUNT_UNAVAILABLE",
+    "CUT_OFF",
     "DEFAULT_PRINCIPAL_CLAIMS",
     "ISSUED_TYP",
     "JWTAuthenticationPolicy",
@@ -56,6 +58,7 @@ logger = logging.getLogger(__name__)
 TOKEN_KEY = "authsuite.jwt.token"
 
 REVOKED = "The access token has been revoked."
+CUT_OFF = "The access token was issued before the account's credentials were ended."
 ACCOUNT_UNAVAILABLE = "The account of this access token is disabled or unknown."
 
 # A refusal's rank among several JWT policies (see pyramid_authsuite.security):
@@ -145,7 +148,8 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         The claim holding the userid. Default ``sub``.
     ``principal_claims``
         ``CLAIM=PREFIX`` entries replacing the default
-        ``role=role roles=role tenant_id=tenant scope=scope``; ``scope``
+        ``role=role roles=role tenant_id=tenant scope=scope`` (with the
+        configured ``roles_claim`` and ``tenant_claim`` names); ``scope``
         strings are split on spaces. ``scheme:jwt`` is always added.
     ``header`` / ``auth_type``
         Where the token is: ``Authorization`` / ``Bearer`` (default). With
@@ -162,8 +166,21 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
     ``check_account``
         Refuse tokens whose account is unknown or disabled (default on,
         off with ``jwks_url``), looked up at most every
-        ``account_check_seconds`` (60; 0 checks on every request): the bound
-        on how long a disabled account's tokens keep working.
+        ``account_check_seconds`` (60; 0 checks on every request). With it,
+        a token issued before its account's credentials were ended (a
+        password change, disabling, new roles or tenant, deletion, ended
+        sessions: :mod:`pyramid_authsuite.revocation`) is refused at once,
+        on every request, in the same cache round trip as its revocation.
+
+    Claims of issued tokens:
+
+    ``email_claim``, ``tenant_claim``, ``roles_claim``
+        The names of the account's email, tenant and roles claims (defaults
+        ``email``, ``tenant_id``, ``roles``; empty: not issued). The
+        default ``principal_claims`` follow the tenant and roles names.
+    ``custom_claims``
+        Whether tokens carry the account's custom claims (default true);
+        they never take a registered or configured claim's name.
 
     Revocation (``DELETE /tokens/current``) is checked on every request in
     ``authsuite.cache_url``: share it (Redis) between processes.
@@ -254,10 +271,22 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
             if digest is not None:
                 verified.put(digest, entry, now)
         registry = request.registry
-        if registry.authsuite_cache.get(REVOKED_PREFIX + entry.revocation_key) is not None:
+        if self.check_account:
+            # The token's revocation and its account's cutoff in one round
+            # trip (one MGET on Redis), on every request: a change that ended
+            # the account's credentials refuses the token at once, on every
+            # process, whatever account_check_seconds says.
+            revoked, cutoff = registry.authsuite_cache.get_many(
+                (REVOKED_PREFIX + entry.revocation_key, CUTOFF_PREFIX + entry.userid)
+            )
+            if revoked is not None:
+                return self._refused(REVOKED, RANK_PROVEN)
+            if cutoff is not None and not self._issued_after(entry.issued_at, cutoff):
+                return self._refused(CUT_OFF, RANK_PROVEN)
+            if not self._account_usable(registry, entry.userid, now):
+                return self._refused(ACCOUNT_UNAVAILABLE, RANK_PROVEN)
+        elif registry.authsuite_cache.get(REVOKED_PREFIX + entry.revocation_key) is not None:
             return self._refused(REVOKED, RANK_PROVEN)
-        if self.check_account and not self._account_usable(registry, entry.userid, now):
-            return self._refused(ACCOUNT_UNAVAILABLE, RANK_PROVEN)
         environ[TOKEN_KEY] = (self.token_issuer, entry)
         return entry.verdict
 
@@ -282,9 +311,22 @@ class JWTAuthenticationPolicy(AuthSuitePolicy):
         # an exp past a century from now is counted as a century.
         expires_at = float(min(claims["exp"], now + _FAR_FUTURE_SECONDS))
         cache_until = min(expires_at, now + self.verified_cache_seconds)
-        # TokenEntry(verdict, userid, expires_at, revocation_key, cache_until),
+        iat = claims.get("iat")
+        issued_at = float(iat) if type(iat) in (int, float) else None
+        # TokenEntry(verdict, userid, expires_at, revocation_key, cache_until, issued_at),
         # without the Python-level __new__ a named tuple's constructor runs.
-        return _new_tuple(TokenEntry, (Verdict(identity), userid, expires_at, revocation_key, cache_until))
+        return _new_tuple(TokenEntry, (Verdict(identity), userid, expires_at, revocation_key, cache_until, issued_at))
+
+    @staticmethod
+    def _issued_after(issued_at: float | None, stored_cutoff: Any) -> bool:
+        """Whether a token issued at ``issued_at`` (its iat) postdates the account's cutoff.
+
+        ``iat`` counts whole seconds: a token issued in the cutoff's second,
+        after it, reads as issued before it and is refused until that second
+        is over (see :mod:`pyramid_authsuite.revocation`). No iat: refused.
+        """
+        cutoff = read_cutoff(stored_cutoff)
+        return cutoff is None or (issued_at is not None and issued_at >= cutoff)
 
     def _principals(self, claims: Mapping[str, Any]) -> frozenset[str]:
         """``PREFIX:<value>`` for each mapped claim, plus ``scheme:jwt``; memoized by the claims' values.

@@ -24,6 +24,10 @@ from pyramid_authsuite.settings import as_bool, as_duration, as_float, as_int, a
 
 DEFAULT_PRINCIPAL_CLAIMS = "role=role roles=role tenant_id=tenant scope=scope"
 MANDATORY_CLAIMS = ("exp", "iat")
+#: Claims issued tokens carry whatever the settings say (RFC 7519 section 4.1):
+#: no account claim may take one of these names.
+REGISTERED_CLAIMS = frozenset(("iss", "sub", "aud", "exp", "nbf", "iat", "jti"))
+_CLAIM_NAME_MAX = 200
 
 # Lifetime of issued tokens (access_token_ttl_seconds, issue-token --ttl).
 MIN_ACCESS_TOKEN_TTL_SECONDS = 60
@@ -47,6 +51,30 @@ def parse_principal_claims(value: Any) -> tuple[tuple[str, str], ...]:
             raise SettingError("principal_claims", f"expected CLAIM=PREFIX entries, got {entry!r}")
         mapping.append((claim, prefix))
     return tuple(mapping)
+
+
+def default_principal_claims(roles_claim: str | None, tenant_claim: str | None) -> str:
+    """:data:`DEFAULT_PRINCIPAL_CLAIMS` with the configured names of the roles and tenant claims,
+    so that the tokens the issuer writes give ``role:`` and ``tenant:`` principals as they are named."""
+    entries = ["role=role"]
+    if roles_claim:
+        entries.append(f"{roles_claim}=role")
+    if tenant_claim:
+        entries.append(f"{tenant_claim}=tenant")
+    entries.append("scope=scope")
+    return " ".join(dict.fromkeys(entries))
+
+
+def parse_claim_name(key: str, value: Any) -> str | None:
+    """An issued claim's name (``email_claim``, ``tenant_claim``, ``roles_claim``); empty means not issued."""
+    name = str(value).strip() if value is not None else ""
+    if not name:
+        return None
+    if len(name) > _CLAIM_NAME_MAX or not name.isprintable() or " " in name or "=" in name:
+        raise SettingError(key, f"expected a claim name (printable, no spaces or '=', at most {_CLAIM_NAME_MAX} characters)")
+    if name in REGISTERED_CLAIMS:
+        raise SettingError(key, f"{name} is a registered claim the issuer writes itself")
+    return name
 
 
 @dataclass(frozen=True)
@@ -81,6 +109,11 @@ class JWTSettings:
     ``invalid_userid``
         The refusal sentence for a bad user id claim (names the claim only
         when that is safe to echo).
+    ``email_claim``, ``tenant_claim``, ``roles_claim``
+        The names under which issued tokens carry the account's email,
+        tenant and roles (``None``: not carried).
+    ``custom_claims``
+        Whether issued tokens carry the account's custom claims.
 
     The other fields are the policy arguments of the same names, parsed.
     """
@@ -106,6 +139,10 @@ class JWTSettings:
     check_account: bool
     account_check_seconds: float
     invalid_userid: str
+    email_claim: str | None = "email"
+    tenant_claim: str | None = "tenant_id"
+    roles_claim: str | None = "roles"
+    custom_claims: bool = True
 
     @classmethod
     def parse(
@@ -124,7 +161,11 @@ class JWTSettings:
         required_claims: str | list[str] = "exp iat sub",
         typ: str | None = None,
         userid_claim: str = "sub",
-        principal_claims: str | list[str] = DEFAULT_PRINCIPAL_CLAIMS,
+        principal_claims: str | list[str] | None = None,
+        email_claim: str | None = "email",
+        tenant_claim: str | None = "tenant_id",
+        roles_claim: str | None = "roles",
+        custom_claims: bool | str = True,
         header: str = "Authorization",
         auth_type: str = "Bearer",
         access_token_ttl_seconds: int | str = 3600,
@@ -179,7 +220,19 @@ class JWTSettings:
             leeway=float(leeway),
             typ=typ,
         )
-        principals = parse_principal_claims(principal_claims)
+        email_name = parse_claim_name("email_claim", email_claim)
+        tenant_name = parse_claim_name("tenant_claim", tenant_claim)
+        roles_name = parse_claim_name("roles_claim", roles_claim)
+        seen = {userid_claim: "userid_claim"}
+        for key, name in (("email_claim", email_name), ("tenant_claim", tenant_name), ("roles_claim", roles_name)):
+            if name is not None:
+                if name in seen:
+                    raise SettingError(key, f"{name} is already the {seen[name]}")
+                seen[name] = key
+        with_custom = as_bool("custom_claims", custom_claims)
+        principals = parse_principal_claims(
+            default_principal_claims(roles_name, tenant_name) if not is_given(principal_claims) else principal_claims
+        )
         invalid_userid = (
             f"The access token's {userid_claim} claim is not a valid user id."
             if protocol.SAFE_CLAIM_NAME.fullmatch(userid_claim)
@@ -233,4 +286,8 @@ class JWTSettings:
             check_account=check,
             account_check_seconds=account_seconds,
             invalid_userid=invalid_userid,
+            email_claim=email_name,
+            tenant_claim=tenant_name,
+            roles_claim=roles_name,
+            custom_claims=with_custom,
         )

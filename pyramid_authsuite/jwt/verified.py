@@ -4,8 +4,8 @@ Keyed by the SHA-256 of the token (a memory dump holds no usable token),
 bounded, in this process only. Only tokens that passed verification are
 stored, so a client cannot fill it with junk. An entry never outlives the
 token's ``exp`` nor the configured TTL; what may change while a token lives
-(revocation, the account being disabled) is checked by the policy on every
-request, cached or not.
+(revocation, the account's credentials being ended, the account being
+disabled) is checked by the policy on every request, cached or not.
 
 Verified claims are shared by every request that presents the same token,
 so they are read-only all the way down (:func:`freeze_claims`): a view that
@@ -30,7 +30,9 @@ class TokenEntry(NamedTuple):
     ``verdict`` holds the identity (a :class:`~pyramid_authsuite.policy.Verdict`);
     ``expires_at`` is the token's ``exp``; ``revocation_key`` names it in the
     revocation list (from ``iss`` and ``jti``, or its signed part when it has
-    no ``jti``); ``cache_until`` is when the verified-token cache forgets it.
+    no ``jti``); ``cache_until`` is when the verified-token cache forgets it;
+    ``issued_at`` is its ``iat`` (``None`` if it has none), compared on every
+    request with the account's cutoff (:mod:`pyramid_authsuite.revocation`).
     (A named tuple: cheap to build. Here, beside the cache that holds it, so
     the policy that builds it and the issuer that revokes by it share it.)
     """
@@ -40,6 +42,7 @@ class TokenEntry(NamedTuple):
     expires_at: float
     revocation_key: str
     cache_until: float
+    issued_at: float | None = None
 
 
 class FrozenDict(dict):

@@ -17,6 +17,7 @@ import pyramid_authsuite.jwt.policy as jwt_policy_module
 from pyramid_authsuite.jwt import protocol
 from pyramid_authsuite.jwt.keys import DEVELOPMENT_KEY_PURPOSE
 from pyramid_authsuite.jwt.policy import REVOKED_PREFIX, JWTAuthenticationPolicy
+from pyramid_authsuite.revocation import cutoff_key
 from pyramid_authsuite.secret import derived_key
 from tests.apps import basic, make_demo, registry
 from tests.conftest import free_port
@@ -576,11 +577,16 @@ def test_claims_are_frozen_all_the_way_down(value, frozen):
         claims["value"] = None  # type: ignore[index]
 
 
-def test_a_disabled_account_stops_working_within_the_bound(build, clock):
+def test_a_disabled_account_stops_working_at_once_else_within_the_bound(build, clock):
     app = build(secret=SECRET, account_check_seconds="60")
     value = app.post("/tokens", headers=basic("bob", PASSWORD)).json["access_token"]
     app.get("/whoami", headers=bearer(value), status=200)
     registry(app).authsuite_accounts.update("bob", disabled=True)
+    # Through the store: its listener wrote the account's cutoff, at once.
+    assert refused(app, value) == "The access token was issued before the account's credentials were ended."
+    # Without the cutoff (a change made in the database behind the store's
+    # back): the account check's bound.
+    assert registry(app).authsuite_cache.delete(cutoff_key("bob"))
     app.get("/whoami", headers=bearer(value), status=200)  # within the bound
     clock.now += 61
     assert refused(app, value) == "The account of this access token is disabled or unknown."
@@ -591,6 +597,7 @@ def test_account_check_every_request_and_unknown_accounts(build):
     value = app.post("/tokens", headers=basic("bob", PASSWORD)).json["access_token"]
     app.get("/whoami", headers=bearer(value), status=200)
     registry(app).authsuite_accounts.update("bob", disabled=True)
+    assert registry(app).authsuite_cache.delete(cutoff_key("bob"))
     assert refused(app, value) == "The account of this access token is disabled or unknown."
     assert refused(app, token(SECRET.encode(), "HS256", claims(sub="nobody"))).startswith("The account")
     unchecked = build(secret=SECRET, check_account="false")
