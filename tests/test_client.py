@@ -4,7 +4,8 @@ The challenge parser against RFC 9110's examples and against what the demo
 app really sends (built as ``tests/apps.py`` builds it, with five policies,
 served by ``wsgiref`` on a free loopback port and read with ``requests``);
 the problem+json reader against the server's refusals and against bodies
-that are not problem documents (a second tiny ``wsgiref`` app serves them);
+that are not problem documents (a second tiny ``wsgiref`` app serves them),
+each read from a ``requests`` and from an ``httpx`` response;
 UTF-8 Basic against a real login with a non-ASCII password.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 import time
 import wsgiref.simple_server
 
+import httpx
 import pytest
 import requests
 
@@ -47,6 +49,14 @@ SERVICE_SECRET = "billing-secret-0123456789abcdefgh"
 class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
     def log_message(self, *args):  # keep pytest's output clean
         pass
+
+
+@pytest.fixture(params=["requests", "httpx"])
+def get(request):
+    """GET with either client: the response readers take both kinds of response."""
+    if request.param == "requests":
+        return lambda url, **kwargs: requests.get(url, timeout=30, **kwargs)
+    return lambda url, **kwargs: httpx.get(url, timeout=30, **kwargs)
 
 
 def _serve(app):
@@ -207,14 +217,14 @@ def _canned(headers: list[tuple[str, str]], body: bytes = b"", status: str = "40
     return app
 
 
-def test_a_malformed_field_is_skipped_and_its_neighbours_kept():
+def test_a_malformed_field_is_skipped_and_its_neighbours_kept(get):
     server, thread = _serve(_canned([
         ("WWW-Authenticate", 'Basic realm="a"'),
         ("WWW-Authenticate", 'Broken a="1" b="2"'),
         ("WWW-Authenticate", "Negotiate abc=="),
     ]))
     try:
-        response = requests.get(f"http://127.0.0.1:{server.server_port}/", timeout=30)
+        response = get(f"http://127.0.0.1:{server.server_port}/")
     finally:
         _stop(server, thread)
     assert response_challenges(response) == [("Basic", {"realm": "a"}), ("Negotiate", {})]
@@ -230,8 +240,8 @@ def test_prefix_is_the_servers():
     assert client.PROBLEM_TYPE_PREFIX == PROBLEM_TYPE_PREFIX
 
 
-def test_the_servers_refusal_is_read(base_url):
-    response = requests.get(base_url + "/whoami", headers={"Authorization": "Bearer abc.def.ghi"}, timeout=30)
+def test_the_servers_refusal_is_read(base_url, get):
+    response = get(base_url + "/whoami", headers={"Authorization": "Bearer abc.def.ghi"})
     problem = read_problem(response)
     assert problem is not None
     assert (problem.type, problem.title, problem.status, problem.code) == (
@@ -249,25 +259,27 @@ def test_the_servers_refusal_is_read(base_url):
     ("application/problem+json", b'["a", "list"]'),
     ("application/json", b"42"),
 ])
-def test_what_is_not_a_problem_document_is_none(content_type, body):
+def test_what_is_not_a_problem_document_is_none(content_type, body, get):
     server, thread = _serve(_canned([("Content-Type", content_type)], body, "502 Bad Gateway"))
     try:
-        response = requests.get(f"http://127.0.0.1:{server.server_port}/", timeout=30)
+        response = get(f"http://127.0.0.1:{server.server_port}/")
     finally:
         _stop(server, thread)
     assert read_problem(response) is None
+    if isinstance(response, httpx.Response):
+        return  # ServerRefusedError is the requests clients' error
     refused = ServerRefusedError("it failed", response=response)
     assert (refused.status_code, refused.problem, refused.code, refused.detail) == (502, None, None, "Bad Gateway")
     assert str(refused) == "it failed: HTTP 502: Bad Gateway"
 
 
-def test_another_servers_problem_and_members_of_the_wrong_type():
+def test_another_servers_problem_and_members_of_the_wrong_type(get):
     document = {"type": "https://example.com/probs/out-of-credit", "title": 7, "status": True,
                 "detail": "Your balance is 30.", "balance": 30}
     server, thread = _serve(_canned([("Content-Type", "application/problem+json")],
                                     json.dumps(document).encode(), "403 Forbidden"))
     try:
-        response = requests.get(f"http://127.0.0.1:{server.server_port}/", timeout=30)
+        response = get(f"http://127.0.0.1:{server.server_port}/")
     finally:
         _stop(server, thread)
     problem = read_problem(response)
@@ -275,6 +287,8 @@ def test_another_servers_problem_and_members_of_the_wrong_type():
     assert (problem.type, problem.title, problem.status, problem.detail, problem.code) == (
         "https://example.com/probs/out-of-credit", None, None, "Your balance is 30.", None)
     assert problem.document["balance"] == 30
+    if isinstance(response, httpx.Response):
+        return  # ServerRefusedError is the requests clients' error
     refused = ServerRefusedError("it failed", response=response)
     assert (refused.status_code, refused.detail, refused.problem) == (403, "Your balance is 30.", document)
 
