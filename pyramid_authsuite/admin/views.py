@@ -334,12 +334,12 @@ def set_password(request: Any) -> Any:
 
 def end_sessions(request: Any) -> dict[str, Any]:
     """``DELETE .../sessions``: end the user's Hawk sessions and refuse its earlier JWTs, everywhere."""
-    from pyramid_authsuite.revocation import end_credentials
-
     caller = caller_of(request)
     count_write(request)
     userid = request.matchdict["userid"]
     _reachable(request, caller, userid)
+    from pyramid_authsuite.revocation import end_credentials  # assembles the schemes' own revocations
+
     ended = end_credentials(request.registry, userid)
     record_change(request, events.AccountSessionsEnded, userid, ("sessions",))
     request.response.headers["Cache-Control"] = "no-store"
