@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 
+from pyramid_authsuite.admin.events import AccountEvent
 from pyramid_authsuite.hmac.client import ServiceAuth
 from tests.admin.common import (
     OTHER_SECRET,
@@ -29,7 +30,7 @@ from tests.admin.common import (
     signed,
     store,
 )
-from tests.apps import basic
+from tests.apps import basic, registry
 
 
 def state(account):
@@ -59,8 +60,11 @@ def test_anonymous_gets_the_challenge_and_non_admins_403(app):
 
 
 def test_a_service_key_with_service_ops_manages_users(app):
+    seen = []
+    registry(app).registerHandler(seen.append, (AccountEvent,))
     created = signed(app, ops(), "POST", "/admin/users", {"userid": "svc-made", "roles": ["member"]})
     assert created.status_int == 201, created.text
+    assert (seen[0].actor, seen[0].actor_scheme, seen[0].userid) == ("service:ops", "hmac", "svc-made")
     got = signed(app, ops(), "GET", "/admin/users/svc-made")
     assert got.status_int == 200 and got.json["roles"] == ["member"]
     patched = signed(app, ops(), "PATCH", "/admin/users/svc-made", {"display_name": "Made by ops"},
