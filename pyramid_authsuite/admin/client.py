@@ -230,7 +230,8 @@ class _Call(Generic[T]):
     expect: int
     read: Callable[[httpx.Response], T]
     params: dict[str, Any] | None = None
-    body: Any = dataclasses.field(default=None)
+    # Never in repr(): it may hold a password (a traceback shows the call).
+    body: Any = dataclasses.field(default=None, repr=False)
     content_type: str | None = None
     if_match: str | None = None
 
