@@ -66,7 +66,7 @@ def cutoff_seconds(registry: Any) -> float:
     leeway = 0.0
     security = getattr(registry, "authsuite_security_policy", None)
     if security is not None:
-        for policy in security.get_policies():
+        for _, policy in security.get_policies():
             if isinstance(policy, JWTAuthenticationPolicy):
                 leeway = max(leeway, float(policy.leeway_seconds))
     # One second more: the cutoff itself is rounded to whole seconds by iat.

@@ -112,8 +112,13 @@ class HawkSessions:
         current = self._accounts.get(account.userid)
         if current is None or current.disabled:
             return False
-        # Every change of the account increments its version (a login does not).
-        return getattr(current, "version", None) == getattr(account, "version", None)
+        # Every change of the account increments its version (a login does
+        # not); roles and tenant are what the session carries.
+        return (
+            getattr(current, "version", None) == getattr(account, "version", None)
+            and tuple(current.roles) == tuple(account.roles)
+            and current.tenant == account.tenant
+        )
 
     def lookup(self, hawk_id: str) -> HawkSession | None:
         """The live session with this Hawk id, or ``None``."""
