@@ -99,6 +99,17 @@ def method_not_allowed(context: Any, request: Any) -> Any:
     return problem(405, "method_not_allowed", detail, [("Allow", allow)])
 
 
+def undecodable_path(context: Any, request: Any) -> Any:
+    """400 for a path under an endpoint that is not UTF-8 (``/admin/users/%ff``), as problem+json.
+
+    Pyramid raises ``URLDecodeError`` while matching routes; without this it
+    would reach the caller as a 500.
+    """
+    from pyramid_authsuite.security import problem
+
+    return problem(400, "invalid_request", "The request path is not UTF-8.")
+
+
 def endpoint_not_found(context: Any, request: Any) -> Any:
     """404 for a path under an endpoint's own path (``/tokens/nope``), as problem+json."""
     from pyramid_authsuite.security import problem
@@ -125,10 +136,14 @@ class UnderEndpointPredicate:
     phash = text
 
     def __call__(self, context: Any, request: Any) -> bool:
-        route = request.matched_route
+        # No route has matched yet when the path could not be decoded.
+        route = getattr(request, "matched_route", None)
         if route is not None and route.name != self.route_name:
             return False
-        path = request.path_info
+        # The WSGI path (latin-1 text of the raw bytes), not request.path_info,
+        # which cannot be read when the path is not UTF-8; the endpoints'
+        # own paths are ASCII, so both compare alike.
+        path = request.environ.get("PATH_INFO", "")
         return path == self.path or path.startswith(self.path + "/")
 
 
@@ -145,17 +160,19 @@ def add_endpoint_error_views(config: Any, services: list[Service]) -> None:
 
     Registered per endpoint, so the application's other views keep their own
     404 and 405 pages: a 405 on an endpoint's route (``GET /hawk-sessions``),
-    and a 404 for a path under an endpoint's path that no route of the
-    application matches (``/tokens/nope``).
+    a 404 for a path under an endpoint's path that no route of the
+    application matches (``/tokens/nope``), and a 400 for a path under it
+    that is not UTF-8.
     """
+    from pyramid.exceptions import URLDecodeError
     from pyramid.httpexceptions import HTTPMethodNotAllowed
 
     config.add_view_predicate("authsuite_under_endpoint", UnderEndpointPredicate)
     for service in services:
+        under = (endpoint_path(config, service), service.name)
         config.add_exception_view(method_not_allowed, context=HTTPMethodNotAllowed, route_name=service.name)
-        config.add_notfound_view(
-            endpoint_not_found, authsuite_under_endpoint=(endpoint_path(config, service), service.name)
-        )
+        config.add_notfound_view(endpoint_not_found, authsuite_under_endpoint=under)
+        config.add_exception_view(undecodable_path, context=URLDecodeError, authsuite_under_endpoint=under)
 
 
 def login_account(request: Any, credentials: str) -> tuple[Any, Any]:

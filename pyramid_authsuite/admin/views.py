@@ -162,7 +162,11 @@ def _user_url(request: Any, userid: str) -> str:
 def list_users(request: Any) -> dict[str, Any]:
     """One page of users, in userid order; ``Link: rel="next"`` when there are more."""
     caller = caller_of(request)
-    query = validation.check_list_query(request.GET)
+    try:
+        parameters = request.GET
+    except UnicodeDecodeError:  # WebOb decodes the query string as UTF-8 when first read
+        raise validation.invalid("query", "the query string is not UTF-8") from None
+    query = validation.check_list_query(parameters)
     after = None
     if query["after"] is not None:
         try:

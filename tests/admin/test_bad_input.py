@@ -109,6 +109,8 @@ CASES = [
     case("q too long", "GET", "/admin/users?q=" + "a" * 101, field="q"),
     case("bad tenant filter", "GET", "/admin/users?tenant=a%20b", field="tenant"),
     case("bad role filter", "GET", "/admin/users?role=%00", field="role"),
+    case("query value not UTF-8", "GET", "/admin/users?q=%ff", field="query"),
+    case("query name not UTF-8", "GET", "/admin/users?%ff=1", field="query"),
     # -- password, keys ---------------------------------------------------------------------
     case("password body empty", "PUT", "/admin/users/alice/password", {}, field="password"),
     case("password body extra", "PUT", "/admin/users/alice/password", {"password": None, "old": "x"}, field="old"),
@@ -173,3 +175,9 @@ def test_tenant_admin_bad_input_is_400_before_anything_else(app):
     for userid in ("gina", "alice", "nobody"):
         response = call(app, "PATCH", f"/admin/users/{userid}", {"shoe_size": 1}, TA_ACME)
         assert response.status_int == 400 and json.loads(response.body)["errors"][0]["field"] == "shoe_size"
+
+
+@pytest.mark.parametrize("path", ["/admin/users/%ff", "/admin/users/%c3%28/keys", "/admin/users/a/keys/%ff"])
+def test_a_path_that_is_not_utf8_is_400(app, path):
+    response = call(app, "GET" if "keys/" not in path else "DELETE", path, headers=ROOT)
+    assert response.status_int == 400 and code_of(response) == "invalid_request"
