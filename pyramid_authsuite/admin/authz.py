@@ -105,13 +105,26 @@ def caller_of(request: Any) -> Caller:
 
 
 def count_write(request: Any) -> None:
-    """Count one admin write for the caller; raise 429 past ``authsuite.admin_write_limit``.
+    """Admit one admin write: refuse a browser's cross-site request, then count it.
 
-    The counter's key is a hash of (scheme, userid): bounded and free of
-    separators whatever the userid holds.
+    Basic credentials are ambient: a browser that holds them sends them with
+    any request to this origin, including a form or a ``no-cors`` fetch
+    another site makes it send (no preflight for a ``POST .../disable``
+    without a body). Such a request carries ``Sec-Fetch-Site: cross-site``
+    (or ``same-site``); it is refused (403) unless its ``Origin`` is one
+    of ``authsuite.cors_origins``. Clients that are not browsers send neither
+    header.
+
+    Then one write is counted for the caller; past
+    ``authsuite.admin_write_limit`` it is 429. The counter's key is a hash of
+    (scheme, userid): bounded and free of separators whatever the userid
+    holds.
     """
     registry = request.registry
     settings = registry.authsuite_settings
+    if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
+        if request.headers.get("Origin") not in settings.cors_origins:
+            raise problem(403, "forbidden", "Admin changes are not accepted from another site's pages.")
     identity = request.identity
     subject = f"{identity.scheme}\x00{identity.userid}".encode("utf-8", "surrogatepass")
     key = WRITES_PREFIX + hashlib.sha256(subject).hexdigest()[:32]

@@ -179,3 +179,29 @@ def test_tenant_admin_creates_in_its_tenant_with_grantable_roles(app):
     # Another tenant's admin sees none of it.
     assert call(app, "GET", "/admin/users/newbie", headers=TA_GLOBEX).status_int == 404
     assert [user["userid"] for user in call(app, "GET", "/admin/users", headers=TA_GLOBEX).json["users"]] == ["gina"]
+
+
+@pytest.mark.parametrize("site, origin, status", [
+    ("cross-site", "https://evil.example", 403),
+    ("same-site", "https://other.admin.example.com", 403),
+    ("same-origin", "http://admin.example.com", 200),
+    ("none", None, 200),
+])
+def test_a_browser_cannot_be_made_to_write_from_another_site(app, site, origin, status):
+    """Basic credentials are ambient: a cross-site form or no-cors fetch must not disable anyone."""
+    headers = {**ROOT, "Sec-Fetch-Site": site, **({"Origin": origin} if origin else {})}
+    response = call(app, "POST", "/admin/users/alice/disable", headers=headers)
+    assert response.status_int == status
+    assert store(app).get("alice").disabled is (status == 200)
+    # Reads are not refused: a cross-site page cannot read the answer anyway (no CORS).
+    assert call(app, "GET", "/admin/users/alice", headers=headers).status_int == 200
+
+
+def test_a_cross_site_write_from_an_allowed_origin_is_accepted(backends):
+    app = admin_app(backends, **{"authsuite.cors_origins": "https://console.example"})
+    try:
+        seed(app)
+        headers = {**ROOT, "Sec-Fetch-Site": "cross-site", "Origin": "https://console.example"}
+        assert call(app, "POST", "/admin/users/alice/disable", headers=headers).status_int == 200
+    finally:
+        close(app)
