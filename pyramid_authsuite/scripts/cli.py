@@ -95,24 +95,36 @@ class SessionsNotEnded(CommandError):
 
 
 def end_sessions(backends: Any, userid: str, done: str = "") -> str:
-    """End an account's sessions after ``done`` (what the command already changed,
-    e.g. ``"password changed for 'alice'"``); a sentence saying what happened.
+    """End an account's credentials, or say that ``done`` already did; a sentence saying what happened.
 
-    This is the one place every command that must log an account out goes
-    through (set-password, disable-user, delete-user, revoke-sessions).
+    ``backends``
+        The registry :func:`open_backends` returned.
+    ``userid``
+        The account.
+    ``done``
+        What the command already changed through the account store, e.g.
+        ``"password changed for 'alice'"``: a new password, disabling,
+        deletion, new roles or tenant. The store's change listener (see
+        ``includeme``) has then already run
+        :func:`pyramid_authsuite.revocation.end_credentials`. Empty when
+        nothing was changed (revoke-sessions): this function runs it.
 
-    With ``authsuite.cache_url = memory://`` the sessions live inside the
-    server process, out of this command's reach: the account change stands
-    (a new password or a disabled flag refuses the next login that is checked
+    ``end_credentials`` ends, on every process sharing the cache, the
+    account's Hawk sessions and remembered Basic logins, and refuses its JWTs
+    issued before now. This is the one place every command that must log an
+    account out goes through (set-password, disable-user, delete-user,
+    revoke-sessions, update-user of roles or tenant).
+
+    With ``authsuite.cache_url = memory://`` all that lives inside the server
+    process, out of this command's reach: the account change stands (a new
+    password or a disabled flag refuses the next login that is checked
     against the store), but :class:`SessionsNotEnded` is raised, so the
     command exits 1 instead of claiming a logout that did not happen: the
-    server's Hawk sessions, and the Basic logins it remembers
-    (``credentials_cache_seconds``), live on until it restarts.
-
-    Remembered Basic logins in a shared cache are forgotten by the account
-    store's change listener (see ``includeme``), not here.
+    server's Hawk sessions, the Basic logins it remembers
+    (``credentials_cache_seconds``) and its verified JWTs live on until it
+    restarts (or, for the last two, until they are checked again).
     """
-    from pyramid_authsuite.hawk.sessions import sessions_for
+    from pyramid_authsuite.revocation import end_credentials
 
     if backends.authsuite_settings.cache_url.lower().startswith("memory://"):
         what = f"{done}, but the" if done else "the"
@@ -121,9 +133,12 @@ def end_sessions(backends: Any, userid: str, done: str = "") -> str:
             "inside the server process, out of this command's reach; restart the server to end them "
             "(or use a redis:// cache)"
         )
-    ended = sessions_for(backends).revoke_all(userid)
-    sessions = f"ended {ended} Hawk session{'s' if ended != 1 else ''}"
-    return f"{done}; {sessions}" if done else sessions
+    if done:
+        # The change listener ended them already (and counted nothing for us).
+        return f"{done}; ended its Hawk sessions, remembered Basic logins and JWTs issued before now"
+    ended = end_credentials(backends, userid)
+    sessions = f"{ended} Hawk session{'s' if ended != 1 else ''}"
+    return f"ended {sessions} of {userid!r}, its remembered Basic logins and its JWTs issued before now"
 
 
 def read_password(args: argparse.Namespace, stdin: Any = None) -> str:

@@ -249,11 +249,14 @@ def _hawk_login(app) -> dict:
     return sign
 
 
+ENDED = "ended its Hawk sessions, remembered Basic logins and JWTs issued before now"
+
+
 @pytest.mark.parametrize("command, message", [
-    (["revoke-sessions"], "ended 2 Hawk sessions"),
-    (["disable-user"], "disabled user 'alice'; ended 2 Hawk sessions"),
-    (["delete-user"], "deleted user 'alice'; ended 2 Hawk sessions"),
-    (["set-password", "-p", "a new password"], "password changed for 'alice'; ended 2 Hawk sessions"),
+    (["revoke-sessions"], "ended 2 Hawk sessions of 'alice', its remembered Basic logins and its JWTs issued before now"),
+    (["disable-user"], f"disabled user 'alice'; {ENDED}"),
+    (["delete-user"], f"deleted user 'alice'; {ENDED}"),
+    (["set-password", "-p", "a new password"], f"password changed for 'alice'; {ENDED}"),
 ])
 def test_account_changes_end_hawk_sessions_on_a_shared_cache(redis_ini, capsys, command, message):
     run(capsys, "create-user", "--ini", redis_ini, "-u", "alice", "-p", PASSWORD)

@@ -147,7 +147,8 @@ def test_update_user_changes_fields_prints_them_and_bumps_the_version(ini):
     )
     assert (code, err) == (0, ""), err
     # The roles and tenant changed: the sessions holding the old ones are ended.
-    assert out.splitlines()[0] == "updated user 'alice': version 1 -> 2; ended 0 Hawk sessions"
+    assert out.splitlines()[0] == "updated user 'alice': version 1 -> 2; "
+                                     "ended its Hawk sessions, remembered Basic logins and JWTs issued before now"
     assert "  email: - -> alice@example.org" in out.splitlines()
     assert "  display_name: - -> Alice" in out.splitlines()
     assert "  roles: user -> admin, ops" in out.splitlines()
@@ -162,7 +163,8 @@ def test_update_user_changes_fields_prints_them_and_bumps_the_version(ini):
     code, out, err = authsuite("update-user", "--ini", ini, "-u", "alice", "--clear-email", "--clear-tenant",
                                "--clear-display-name", "--remove-claim", "plan")
     assert (code, err) == (0, ""), err
-    assert out.splitlines()[0] == "updated user 'alice': version 2 -> 3; ended 0 Hawk sessions"
+    assert out.splitlines()[0] == "updated user 'alice': version 2 -> 3; "
+                                     "ended its Hawk sessions, remembered Basic logins and JWTs issued before now"
     assert "  email: alice@example.org -> -" in out.splitlines()
     assert "  tenant: globex -> -" in out.splitlines()
     account = store.get("alice")
