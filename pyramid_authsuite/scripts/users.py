@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pyramid_authsuite.accounts import (
@@ -23,6 +23,9 @@ from pyramid_authsuite.accounts import (
     InvalidAccountField,
     VersionConflict,
 )
+# The admin API's representation: --json output is what GET /admin/users says.
+from pyramid_authsuite.admin.audit import utc_text
+from pyramid_authsuite.admin.representation import user_json
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -32,8 +35,6 @@ __all__ = [
     "cmd_migrate",
     "cmd_update_user",
     "register",
-    "timestamp",
-    "user_document",
 ]
 
 #: Accounts ``list-users`` prints when ``--limit`` is not given.
@@ -50,33 +51,8 @@ MAX_CLAIM_ARGUMENT_LENGTH = 8192
 # -- representation -----------------------------------------------------------
 
 
-def timestamp(value: datetime | None) -> str | None:
-    """``2026-12-04T18:00:00.123456Z`` (UTC, microseconds), as the admin API writes times; ``None`` stays ``None``."""
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def user_document(account: Account) -> dict[str, Any]:
-    """The account as the admin API represents it (never a password hash; no ETag here).
-
-    ``account``
-        The :class:`~pyramid_authsuite.accounts.Account` to represent.
-    """
-    return {
-        "userid": account.userid,
-        "email": account.email,
-        "display_name": account.display_name,
-        "roles": list(account.roles),
-        "tenant": account.tenant,
-        "disabled": account.disabled,
-        "custom_claims": dict(account.custom_claims),
-        "version": account.version,
-        "has_password": account.has_password,
-        "created_at": timestamp(account.created_at),
-        "updated_at": timestamp(account.updated_at),
-        "last_login_at": timestamp(account.last_login_at),
-    }
+def _timestamp(value: datetime | None) -> str | None:
+    return None if value is None else utc_text(value)
 
 
 def _claims_text(claims: dict[str, Any]) -> str:
@@ -191,7 +167,7 @@ def cmd_get_user(args: argparse.Namespace) -> str:
     account = open_store(args.ini).get(userid)
     if account is None:
         raise CommandError(f"no user {userid!r}")
-    document = user_document(account)
+    document = user_json(account)
     if args.json:
         return json.dumps(document, ensure_ascii=False, indent=2)
     shown = dict(document)
@@ -323,7 +299,7 @@ def _row(account: Account) -> tuple[str, ...]:
         ",".join(account.roles) or "-",
         "yes" if account.disabled else "no",
         str(account.version),
-        timestamp(account.last_login_at) or "never",
+        _timestamp(account.last_login_at) or "never",
     )
 
 
@@ -358,7 +334,7 @@ def cmd_list_users(args: argparse.Namespace) -> str:
     if args.json:
         # One document, shaped as GET /admin/users answers: "next" is the
         # --after of the following page, null on the last one.
-        return json.dumps({"users": [user_document(account) for account in accounts], "next": cursor},
+        return json.dumps({"users": [user_json(account) for account in accounts], "next": cursor},
                           ensure_ascii=False)
     if not accounts:
         return "no users" if args.after is None else "no more users"
