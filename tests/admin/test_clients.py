@@ -517,3 +517,18 @@ def test_a_call_never_shows_its_body():
 
     shown = repr(_Calls.create("alice", password=PASSWORD)) + repr(_Calls.set_password("alice", NEW_PASSWORD))
     assert PASSWORD not in shown and NEW_PASSWORD not in shown and "alice" in shown
+
+
+def test_both_clients_have_every_operation_with_one_signature_and_docstring():
+    from pyramid_authsuite.admin.client import AsyncUsers, SyncUsers, _Calls
+
+    for name in ("list", "get", "create", "update", "disable", "enable", "delete", "set_password",
+                 "end_sessions", "list_keys", "add_key", "remove_key"):
+        built = inspect.signature(getattr(_Calls, name))
+        sync, asynchronous = getattr(SyncUsers, name), getattr(AsyncUsers, name)
+        assert inspect.iscoroutinefunction(asynchronous) and not inspect.iscoroutinefunction(sync)
+        for method in (sync, asynchronous):
+            assert method.__doc__ == getattr(_Calls, name).__doc__
+            signature = inspect.signature(method)
+            assert list(signature.parameters)[1:] == list(built.parameters)
+            assert not str(signature.return_annotation).startswith("_Call")
