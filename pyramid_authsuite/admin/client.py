@@ -260,7 +260,7 @@ def _tag(if_match: str | User | None) -> str | None:
     return if_match
 
 
-def _json_body(content: Mapping[str, Any]) -> dict[str, Any]:
+def _present(content: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in content.items() if value is not None}
 
 
@@ -289,7 +289,7 @@ class _Calls:
         Returns a :class:`UserPage`. Its users carry no ``etag``.
         """
         params = {"tenant": tenant, "role": role, "q": query, "limit": limit, "after": after}
-        return _Call("GET", USERS_PATH, 200, _read_page, params=_json_body(params))
+        return _Call("GET", USERS_PATH, 200, _read_page, params=_present(params))
 
     @staticmethod
     def get(userid: str) -> _Call[User]:
@@ -310,7 +310,7 @@ class _Calls:
 
         :class:`UserExistsError` when the userid or email is taken.
         """
-        body = _json_body({
+        body = _present({
             "userid": userid, "password": password, "email": email, "display_name": display_name,
             "roles": list(roles) if roles is not None else None, "tenant": tenant,
             "custom_claims": dict(custom_claims) if custom_claims is not None else None,
@@ -381,7 +381,7 @@ class _Calls:
         """
         if isinstance(public_key, bytes):
             public_key = public_key.decode("ascii")
-        body = _json_body({"kind": kind, "key_id": key_id, "public_key": public_key})
+        body = _present({"kind": kind, "key_id": key_id, "public_key": public_key})
         return _Call("POST", _user_path(userid, "keys"), 201, _object, body=body, content_type="application/json")
 
     @staticmethod
