@@ -69,7 +69,9 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
-ACCOUNT_TABLES = ("authsuite_account_keys", "authsuite_accounts", "authsuite_secrets", "authsuite_schema")
+ACCOUNT_TABLES = (
+    "authsuite_account_keys", "authsuite_account_roles", "authsuite_accounts", "authsuite_secrets", "authsuite_schema",
+)
 
 
 def drop_account_tables(url: str) -> None:

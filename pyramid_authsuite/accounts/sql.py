@@ -4,19 +4,23 @@ One implementation serves both databases; the differences (connection pool,
 time limits, foreign keys) are settled when the engine is made
 (:mod:`~pyramid_authsuite.accounts.engine`), datetime storage in the table
 definitions (:mod:`~pyramid_authsuite.accounts.tables`).
-Tables are created on first use and carry a schema version, so a later release
-can migrate them and an older release refuses a database it does not understand.
+Tables are created, and migrated, on first use by the numbered steps of
+:mod:`~pyramid_authsuite.accounts.migrations`; an older release refuses a
+database it does not understand. Values are checked by
+:mod:`~pyramid_authsuite.accounts.validation`, list pages built by
+:mod:`~pyramid_authsuite.accounts.queries`.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -24,19 +28,25 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from pyramid_authsuite.accounts import (
     KEY_KINDS,
+    MAX_PAGE_SIZE,
     USERID_PATTERN,
     Account,
     AccountExists,
     AccountKey,
     AccountNotFound,
     AccountStore,
+    EmailTaken,
     KeyExists,
+    VersionConflict,
     validate_userid,
 )
 from pyramid_authsuite.accounts.deadlines import DeadlineExceeded, watchdog
 from pyramid_authsuite.accounts.engine import is_memory_sqlite, make_engine, normalize_database_url
 from pyramid_authsuite.accounts.passwords import PasswordHasher
-from pyramid_authsuite.accounts.tables import MAX_KEY_ID_LENGTH, SCHEMA_VERSION, define_tables
+from pyramid_authsuite.accounts.rows import account_from_row, is_email_conflict, key_from_row, roles_of
+from pyramid_authsuite.accounts import queries, validation
+from pyramid_authsuite.accounts.migrations import SCHEMA_VERSION, SchemaVersionError, current_version, upgrade
+from pyramid_authsuite.accounts.tables import MAX_KEY_ID_LENGTH, define_tables
 from pyramid_authsuite.exceptions import AccountStoreUnavailable
 
 __all__ = ["SCHEMA_VERSION", "SQLAccountStore", "SchemaVersionError", "normalize_database_url"]
@@ -45,14 +55,6 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key serializing schema creation ("auth" "suit" in ASCII).
 _SCHEMA_LOCK_ID = 0x6175746873756974
-
-
-class SchemaVersionError(AccountStoreUnavailable):
-    """The database holds a schema version this code does not know.
-
-    A subclass of :class:`AccountStoreUnavailable` so that requests fail closed
-    (503) while an operator sorts out which release the database belongs to.
-    """
 
 
 def _now() -> datetime:
@@ -69,27 +71,9 @@ def _is_key_id(key_id: object) -> bool:
     return isinstance(key_id, str) and 0 < len(key_id) <= MAX_KEY_ID_LENGTH and "\x00" not in key_id
 
 
-def _check_text(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str or None")
-    if "\x00" in value:
-        # PostgreSQL rejects NUL in text; refuse it on every backend alike.
-        raise ValueError(f"{name} must not contain NUL characters")
-    return value
-
-
-def _normalize_roles(roles: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(roles, (str, bytes)):
-        # tuple("admin") would be five one-letter roles.
-        raise TypeError("roles must be a sequence of strings, not a single string")
-    result = tuple(dict.fromkeys(roles))  # drops duplicates, keeps the order given
-    for role in result:
-        _check_text("role", role)
-        if not role:
-            raise ValueError("a role must not be empty")
-    return result
+# last_login_at is written at most this often per account: a login storm must
+# not turn every Basic request into a write.
+LAST_LOGIN_RESOLUTION = timedelta(minutes=1)
 
 
 class SQLAccountStore(AccountStore):
@@ -153,7 +137,8 @@ class SQLAccountStore(AccountStore):
         # thread's uncommitted insert. All access to it is serialized.
         self._serialize = threading.RLock() if is_memory_sqlite(self._url) else contextlib.nullcontext()
         self._metadata = sa.MetaData()
-        self._schema, self._accounts, self._keys, self._secrets = define_tables(self._metadata)
+        self._tables = define_tables(self._metadata)
+        self._schema, self._accounts, self._roles, self._keys, self._secrets = self._tables
         self._schema_lock = threading.Lock()
         self._schema_ready = False
 
@@ -226,10 +211,18 @@ class SQLAccountStore(AccountStore):
                 watchdog.disarm(deadline)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """A connection in a transaction, committed on success; errors translated."""
+    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success; errors translated.
+
+        ``write``: a read-then-write transaction. SQLite takes its write lock
+        at the start (``BEGIN IMMEDIATE``): a transaction that read first and
+        then asked for the lock while another writer held it would fail at
+        once instead of waiting its turn. PostgreSQL locks rows with
+        ``SELECT ... FOR UPDATE`` instead."""
         self._ensure_schema()
         with self._call(), self._serialize, self._engine.begin() as connection:
+            if write and connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             yield connection
 
     def _ensure_schema(self) -> None:
@@ -246,63 +239,40 @@ class SQLAccountStore(AccountStore):
         finally:
             self._schema_lock.release()
 
-    def _create_schema(self) -> None:
+    def _create_schema(self) -> list[str]:
         with self._call(), self._serialize, self._engine.begin() as connection:
             # Other processes (or other stores on the same database) may be doing
             # the same right now. Take a database-wide lock first, so that exactly
-            # one creates the tables and writes the version and the others find them.
+            # one applies each step and the others find it done.
             if connection.dialect.name == "postgresql":
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_ID)))
             elif connection.dialect.name == "sqlite":
                 # The driver has not begun a transaction yet (it does so only
                 # before DML); an IMMEDIATE one takes the write lock now.
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
-            self._metadata.create_all(connection, checkfirst=True)
-            versions = connection.execute(sa.select(self._schema.c.version)).scalars().all()
-            if not versions:
-                connection.execute(sa.insert(self._schema).values(version=SCHEMA_VERSION))
-                return
-            found = max(versions)
-            if found > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"the account store schema is version {found}, newer than version "
-                    f"{SCHEMA_VERSION} which this release of pyramid_authsuite knows; "
-                    f"upgrade pyramid_authsuite or point it at another database"
-                )
-            if found < SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"the account store schema is version {found}, which this release "
-                    f"(version {SCHEMA_VERSION}) cannot migrate"
-                )
+            applied = upgrade(connection)
+        for line in applied:
+            logger.info("account store schema migrated: %s", line)
+        return applied
 
-    # -- rows to objects ----------------------------------------------------
-
-    @staticmethod
-    def _account(row) -> Account:
-        return Account(
-            userid=row.userid,
-            roles=tuple(json.loads(row.roles)),
-            tenant=row.tenant,
-            email=row.email,
-            display_name=row.display_name,
-            disabled=bool(row.disabled),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-    @staticmethod
-    def _key(row) -> AccountKey:
-        return AccountKey(
-            key_id=row.key_id,
-            userid=row.userid,
-            kind=row.kind,
-            material=bytes(row.material),
-            created_at=row.created_at,
-        )
+    # -- rows ---------------------------------------------------------------
 
     def _account_columns(self) -> list:
-        # Every column but the hash, which never leaves this module by accident.
-        return [column for column in self._accounts.c if column.name != "password_hash"]
+        # Every column but the hash, which never leaves this module by accident;
+        # whether there is one is all callers learn.
+        columns = [column for column in self._accounts.c if column.name != "password_hash"]
+        return [*columns, self._accounts.c.password_hash.isnot(None).label("has_password")]
+
+    def _load(self, connection: Connection, userid: str, *, for_update: bool = False, hash_too: bool = False):
+        """The account's row (with its hash when asked) and roles, or ``(None, ())``."""
+        columns = self._account_columns() + ([self._accounts.c.password_hash] if hash_too else [])
+        statement = sa.select(*columns).where(self._accounts.c.userid == userid)
+        if for_update:
+            statement = statement.with_for_update()
+        row = connection.execute(statement).one_or_none()
+        if row is None:
+            return None, ()
+        return row, roles_of(connection, self._roles, [userid])[userid]
 
     # -- accounts -----------------------------------------------------------
 
@@ -315,14 +285,16 @@ class SQLAccountStore(AccountStore):
         tenant: str | None = None,
         email: str | None = None,
         display_name: str | None = None,
+        custom_claims: Mapping[str, Any] | None = None,
     ) -> Account:
         validate_userid(userid)
-        roles = _normalize_roles(roles)
+        roles = validation.check_roles(roles)
+        claims = validation.check_custom_claims(custom_claims)
         values = {
             "userid": userid,
-            "tenant": _check_text("tenant", tenant),
-            "email": _check_text("email", email),
-            "display_name": _check_text("display_name", display_name),
+            "tenant": validation.check_tenant(tenant),
+            "email": validation.check_email(email),
+            "display_name": validation.check_display_name(display_name),
         }
         # Hash before opening the transaction: argon2 is slow and holds no lock.
         password_hash = None if password is None else self.hasher.hash(password)
@@ -332,73 +304,93 @@ class SQLAccountStore(AccountStore):
                 connection.execute(
                     sa.insert(self._accounts).values(
                         password_hash=password_hash,
-                        roles=json.dumps(list(roles)),
                         disabled=False,
                         created_at=now,
                         updated_at=now,
+                        custom_claims=validation.dump_claims(claims),
+                        version=1,
                         **values,
                     )
                 )
-        except sa_exc.IntegrityError:
-            # The primary key decides, inside the database: of any number of
-            # concurrent creates exactly one commits.
+                if roles:
+                    connection.execute(sa.insert(self._roles), [{"userid": userid, "role": r} for r in roles])
+        except sa_exc.IntegrityError as error:
+            # The primary key and the email index decide, inside the database:
+            # of any number of concurrent creates exactly one commits.
+            if is_email_conflict(error):
+                raise EmailTaken("another account has this email") from None
             raise AccountExists(f"account {userid!r} already exists") from None
-        return Account(roles=roles, disabled=False, created_at=now, updated_at=now, **values)
+        return Account(
+            roles=roles, disabled=False, created_at=now, updated_at=now, custom_claims=claims,
+            version=1, has_password=password_hash is not None, **values,
+        )
 
     def get(self, userid: str) -> Account | None:
         if not _is_userid(userid):
             return None
         with self._transaction() as connection:
-            row = connection.execute(
-                sa.select(*self._account_columns()).where(self._accounts.c.userid == userid)
-            ).one_or_none()
-        return None if row is None else self._account(row)
+            row, roles = self._load(connection, userid)
+        return None if row is None else account_from_row(row, roles)
 
-    def _change(self, userid: str, changes: dict) -> Account:
-        """Apply ``changes`` to one account and bump ``updated_at``; return the result."""
+    def _write(self, userid: str, changes: dict, expected_version: int | None = None) -> tuple[Account, set[str]]:
+        """Apply checked ``changes`` (column values; ``roles`` a tuple) to one account.
+
+        Returns the account as it now is and the names of the fields whose
+        values changed. Nothing is written (and the version stays) when no
+        value differs; otherwise ``version`` += 1 and ``updated_at`` moves on."""
+        if expected_version is not None and (isinstance(expected_version, bool) or not isinstance(expected_version, int)):
+            raise TypeError("expected_version must be an int or None")
         if not _is_userid(userid):
             raise AccountNotFound(userid)
-        with self._transaction() as connection:
-            row = connection.execute(
-                sa.select(*self._account_columns())
-                .where(self._accounts.c.userid == userid)
-                .with_for_update()
-            ).one_or_none()
-            if row is None:
-                raise AccountNotFound(userid)
-            # Strictly later than the last update even if the clock stepped back.
-            updated_at = max(_now(), row.updated_at + timedelta(microseconds=1))
-            connection.execute(
-                sa.update(self._accounts)
-                .where(self._accounts.c.userid == userid)
-                .values(updated_at=updated_at, **changes)
-            )
-        merged = {**row._asdict(), **changes, "updated_at": updated_at}
-        merged.pop("password_hash", None)
-        return self._account(SimpleNamespace(**merged))
+        try:
+            with self._transaction(write=True) as connection:
+                row, roles = self._load(connection, userid, for_update=True, hash_too="password_hash" in changes)
+                if row is None:
+                    raise AccountNotFound(userid)
+                if expected_version is not None and row.version != expected_version:
+                    raise VersionConflict(userid, expected_version, int(row.version))
+                current = {**row._asdict(), "roles": roles, "custom_claims": json.loads(row.custom_claims)}
+                changed = {name for name, value in changes.items() if current[name] != value}
+                if not changed:
+                    return account_from_row(row, roles), set()
+                # Strictly later than the last update even if the clock stepped back.
+                updated_at = max(_now(), row.updated_at + timedelta(microseconds=1))
+                columns = {name: changes[name] for name in changed if name != "roles"}
+                if "custom_claims" in columns:
+                    columns["custom_claims"] = validation.dump_claims(columns["custom_claims"])
+                result = connection.execute(
+                    sa.update(self._accounts)
+                    .where(self._accounts.c.userid == userid)
+                    .where(self._accounts.c.version == row.version)
+                    .values(updated_at=updated_at, version=self._accounts.c.version + 1, **columns)
+                )
+                if result.rowcount != 1:
+                    # Cannot happen under the row lock / write lock; never write blind.
+                    raise VersionConflict(userid, int(row.version), int(row.version) + 1)
+                if "roles" in changed:
+                    connection.execute(sa.delete(self._roles).where(self._roles.c.userid == userid))
+                    if changes["roles"]:
+                        connection.execute(
+                            sa.insert(self._roles), [{"userid": userid, "role": r} for r in changes["roles"]]
+                        )
+                row, roles = self._load(connection, userid)
+        except sa_exc.IntegrityError as error:
+            if is_email_conflict(error):
+                raise EmailTaken("another account has this email") from None
+            raise
+        return account_from_row(row, roles), changed
 
     def update(
         self,
         userid: str,
+        changes: Mapping[str, Any] | None = None,
         *,
-        roles: tuple[str, ...] | list[str] | None = None,
-        tenant: str | None = None,
-        email: str | None = None,
-        display_name: str | None = None,
-        disabled: bool | None = None,
+        expected_version: int | None = None,
+        **fields: Any,
     ) -> Account:
-        changes: dict = {}
-        if roles is not None:
-            changes["roles"] = json.dumps(list(_normalize_roles(roles)))
-        for name, value in (("tenant", tenant), ("email", email), ("display_name", display_name)):
-            if value is not None:
-                changes[name] = _check_text(name, value)
-        if disabled is not None:
-            if not isinstance(disabled, bool):
-                raise TypeError("disabled must be a bool or None")
-            changes["disabled"] = disabled
-        account = self._change(userid, changes)
-        if {"roles", "tenant", "disabled"} & changes.keys():
+        checked = validation.check_changes(changes, fields)
+        account, changed = self._write(userid, checked, expected_version)
+        if {"roles", "tenant", "disabled"} & changed:
             self._changed(userid)
         return account
 
@@ -406,7 +398,9 @@ class SQLAccountStore(AccountStore):
         if not _is_userid(userid):
             raise AccountNotFound(userid)
         password_hash = None if password is None else self.hasher.hash(password)
-        self._change(userid, {"password_hash": password_hash})
+        # A new hash always differs from the stored one (fresh salt); removing
+        # an absent password still ends what was granted, harmlessly.
+        self._write(userid, {"password_hash": password_hash})
         self._changed(userid)
 
     def delete(self, userid: str) -> bool:
@@ -416,28 +410,48 @@ class SQLAccountStore(AccountStore):
             # Explicit, as well as ON DELETE CASCADE: a SQLite connection opened
             # by another tool may not enforce foreign keys.
             connection.execute(sa.delete(self._keys).where(self._keys.c.userid == userid))
+            connection.execute(sa.delete(self._roles).where(self._roles.c.userid == userid))
             result = connection.execute(sa.delete(self._accounts).where(self._accounts.c.userid == userid))
         if result.rowcount > 0:
             self._changed(userid)
             return True
         return False
 
-    def list(self) -> list[Account]:
+    def list(
+        self,
+        limit: int = 100,
+        after: str | None = None,
+        *,
+        tenant: str | None = None,
+        role: str | None = None,
+        query: str | None = None,
+    ) -> tuple[list[Account], str | None]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be an int from 1 to {MAX_PAGE_SIZE}")
+        filters = validation.check_filters(tenant, role, query)
+        after = validation.check_filter("after", after)
         with self._transaction() as connection:
-            rows = connection.execute(sa.select(*self._account_columns())).all()
-        # Sorted here, by code point: ORDER BY would follow the database
-        # collation, which differs between SQLite and PostgreSQL locales.
-        return sorted((self._account(row) for row in rows), key=lambda account: account.userid)
+            statement = queries.page_statement(
+                self._tables, self._account_columns(), connection.dialect.name, limit=limit, after=after, **filters
+            )
+            rows = connection.execute(statement).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            roles = roles_of(connection, self._roles, [row.userid for row in rows])
+        accounts = [account_from_row(row, roles[row.userid]) for row in rows]
+        return accounts, (accounts[-1].userid if more else None)
+
+    def count(self, *, tenant: str | None = None, role: str | None = None, query: str | None = None) -> int:
+        filters = validation.check_filters(tenant, role, query)
+        with self._transaction() as connection:
+            statement = queries.count_statement(self._tables, connection.dialect.name, **filters)
+            return int(connection.execute(statement).scalar_one())
 
     def authenticate(self, userid: str, password: str) -> Account | None:
         row = None
         if _is_userid(userid):
             with self._transaction() as connection:
-                row = connection.execute(
-                    sa.select(*self._account_columns(), self._accounts.c.password_hash).where(
-                        self._accounts.c.userid == userid
-                    )
-                ).one_or_none()
+                row, roles = self._load(connection, userid, hash_too=True)
         if row is None or row.password_hash is None:
             self.hasher.verify_dummy(password)
             return None
@@ -448,7 +462,31 @@ class SQLAccountStore(AccountStore):
             return None
         if self.hasher.needs_rehash(row.password_hash):
             self._rehash(userid, row.password_hash, password)
-        return self._account(row)
+        account = account_from_row(row, roles)
+        now = _now()
+        if row.last_login_at is None or now - row.last_login_at >= LAST_LOGIN_RESOLUTION:
+            if self._record_login(userid, now):
+                account = dataclasses.replace(account, last_login_at=now)
+        return account
+
+    def _record_login(self, userid: str, now: datetime) -> bool:
+        # Neither version nor updated_at: a login is not a change to the account.
+        # The condition keeps concurrent logins to one write a minute.
+        accounts = self._accounts
+        try:
+            with self._transaction() as connection:
+                result = connection.execute(
+                    sa.update(accounts)
+                    .where(accounts.c.userid == userid)
+                    .where(sa.or_(accounts.c.last_login_at.is_(None),
+                                  accounts.c.last_login_at <= now - LAST_LOGIN_RESOLUTION))
+                    .values(last_login_at=now)
+                )
+        except AccountStoreUnavailable as error:
+            # The login itself succeeded; bookkeeping must not turn it into a 503.
+            logger.warning("could not record the last login of %r: %s", userid, error)
+            return False
+        return result.rowcount > 0
 
     def _rehash(self, userid: str, old_hash: str, password: str) -> None:
         new_hash = self.hasher.hash(password)
@@ -506,7 +544,7 @@ class SQLAccountStore(AccountStore):
             return None
         with self._transaction() as connection:
             row = connection.execute(sa.select(self._keys).where(self._keys.c.key_id == key_id)).one_or_none()
-        return None if row is None else self._key(row)
+        return None if row is None else key_from_row(row)
 
     def list_keys(self, userid: str) -> list[AccountKey]:
         if not _is_userid(userid):
@@ -514,7 +552,7 @@ class SQLAccountStore(AccountStore):
         with self._transaction() as connection:
             rows = connection.execute(sa.select(self._keys).where(self._keys.c.userid == userid)).all()
         # By code point, for the same reason as list().
-        return sorted((self._key(row) for row in rows), key=lambda key: key.key_id)
+        return sorted((key_from_row(row) for row in rows), key=lambda key: key.key_id)
 
     def remove_key(self, key_id: str) -> bool:
         if not _is_key_id(key_id):
@@ -523,24 +561,19 @@ class SQLAccountStore(AccountStore):
             result = connection.execute(sa.delete(self._keys).where(self._keys.c.key_id == key_id))
         return result.rowcount > 0
 
-    # -- schema (interim: replaced by the numbered migrations) ---------------
-
-    def count(self, *, tenant: str | None = None, role: str | None = None, query: str | None = None) -> int:
-        if role is not None or query is not None:
-            raise NotImplementedError("role and query filters come with schema version 2")
-        statement = sa.select(sa.func.count()).select_from(self._accounts)
-        if tenant is not None:
-            statement = statement.where(self._accounts.c.tenant == tenant)
-        with self._transaction() as connection:
-            return int(connection.execute(statement).scalar_one())
+    # -- schema ---------------------------------------------------------------
 
     def schema_version(self) -> int:
-        with self._transaction() as connection:
-            return int(connection.execute(sa.select(sa.func.max(self._schema.c.version))).scalar_one() or 0)
+        # Read as it is: asking must not migrate (``authsuite migrate`` shows
+        # the version before and after).
+        with self._call(), self._serialize, self._engine.begin() as connection:
+            return current_version(connection)
 
     def migrate(self) -> list[str]:
-        self._ensure_schema()
-        return []
+        with self._schema_lock:
+            applied = self._create_schema()
+            self._schema_ready = True
+        return applied
 
     # -- server secrets -------------------------------------------------------
 
