@@ -61,12 +61,14 @@ def test_create_answers_201_location_etag_and_the_user(app, recorded, caplog):
     assert set(user) == {"userid", "email", "display_name", "roles", "tenant", "disabled", "custom_claims",
                          "version", "has_password", "created_at", "updated_at", "last_login_at"}
     assert created.headers["ETag"].startswith('"1-')
-    # It can log in at once, with the password given.
-    assert app.get("/whoami", headers=basic("carol", "a long password")).json["userid"] == "carol"
     # The Location answers the same representation and ETag.
     got = call(app, "GET", "/admin/users/carol", headers=ROOT)
     assert got.status_int == 200 and got.json == user and got.headers["ETag"] == created.headers["ETag"]
     assert got.headers["Cache-Control"] == "no-store"
+    # It can log in at once, with the password given; a login is bookkeeping, not a new version.
+    assert app.get("/whoami", headers=basic("carol", "a long password")).json["userid"] == "carol"
+    logged_in = call(app, "GET", "/admin/users/carol", headers=ROOT)
+    assert logged_in.json["last_login_at"].endswith("Z") and logged_in.headers["ETag"] == created.headers["ETag"]
 
     [event] = recorded
     assert isinstance(event, events.AccountCreated)
