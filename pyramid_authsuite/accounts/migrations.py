@@ -233,6 +233,10 @@ def upgrade(connection: Connection) -> list[str]:
         if step.version <= found:
             continue
         step.apply(connection)
-        connection.execute(sa.text("INSERT INTO authsuite_schema (version) VALUES (:v)"), {"v": step.version})
+        # One row, as version 1 wrote it: the version the schema is at.
+        if step.version == 1:
+            connection.execute(sa.text("INSERT INTO authsuite_schema (version) VALUES (1)"))
+        else:
+            connection.execute(sa.text("UPDATE authsuite_schema SET version = :v"), {"v": step.version})
         applied.append(f"{step.version}: {step.description}")
     return applied
