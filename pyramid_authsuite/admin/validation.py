@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from pyramid_authsuite.accounts import KEY_KINDS, NAME_PATTERN
+from pyramid_authsuite.accounts import KEY_KINDS, NAME_PATTERN, InvalidUserid, validate_userid
 from pyramid_authsuite.security import problem
 
 #: The largest request body read (RFC 9110 413 beyond it).
@@ -181,8 +181,11 @@ def check_create(body: Mapping[str, Any]) -> dict[str, Any]:
     _unknown(errors, body, CREATE_FIELDS)
     if "userid" not in body:
         errors.add("userid", "required")
-    elif not isinstance(body["userid"], str):
-        errors.add("userid", "a string")
+    else:
+        try:
+            validate_userid(body["userid"])  # here, so its error comes with the others
+        except InvalidUserid as error:
+            errors.add("userid", error.reason)
     check_password(errors, body.get("password"))
     _optional_text(errors, body, "email")
     _optional_text(errors, body, "display_name")
