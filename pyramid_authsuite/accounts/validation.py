@@ -142,9 +142,6 @@ def check_custom_claims(value: object) -> dict[str, Any]:
         raise InvalidAccountField("custom_claims", "must hold only JSON values (no NaN, no lone surrogates)") from None
     if size > MAX_CUSTOM_CLAIMS_BYTES:
         raise InvalidAccountField("custom_claims", f"at most {MAX_CUSTOM_CLAIMS_BYTES} bytes as compact JSON")
-    if "\x00" in text:
-        # PostgreSQL text cannot hold NUL; refuse it on every backend alike.
-        raise InvalidAccountField("custom_claims", "must not contain NUL characters")
     return json.loads(text)
 
 

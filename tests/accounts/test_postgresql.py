@@ -11,11 +11,12 @@ from sqlalchemy import event
 
 from pyramid_authsuite.accounts import AccountStoreUnavailable
 from pyramid_authsuite.accounts.sql import SQLAccountStore, normalize_database_url
+from tests.accounts.contract_v2 import AccountStoreV2ContractTests
 from tests.accounts.contract import PASSWORD, AccountStoreContractTests, cheap_hasher
 from tests.conftest import free_port
 
 @pytest.mark.postgresql
-class TestPostgreSQLAccountStore(AccountStoreContractTests):
+class TestPostgreSQLAccountStore(AccountStoreContractTests, AccountStoreV2ContractTests):
     @pytest.fixture
     def store(self, clean_postgres_url):
         store = SQLAccountStore(clean_postgres_url, cheap_hasher())

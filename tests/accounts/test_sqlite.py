@@ -6,6 +6,7 @@ import pytest
 
 from pyramid_authsuite.accounts import Account, AccountExists, AccountStoreUnavailable
 from pyramid_authsuite.accounts.sql import SQLAccountStore
+from tests.accounts.contract_v2 import AccountStoreV2ContractTests
 from tests.accounts.contract import (
     PASSWORD,
     THREADS,
@@ -17,7 +18,7 @@ from tests.accounts.contract import (
 )
 
 
-class TestSQLiteAccountStore(AccountStoreContractTests):
+class TestSQLiteAccountStore(AccountStoreContractTests, AccountStoreV2ContractTests):
     @pytest.fixture
     def store(self, tmp_path):
         store = SQLAccountStore(f"sqlite:///{tmp_path / 'authsuite.sqlite'}", cheap_hasher())
