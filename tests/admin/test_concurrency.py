@@ -1,8 +1,10 @@
-"""The admin API over a real HTTP server (pserve + waitress): conditional writes racing.
+"""The admin API over a real HTTP server (pserve + waitress), with real threads.
 
 "Two PATCHes with the same If-Match sent at once: exactly one 200, the other
-412", with real threads against a real server, on memory + SQLite and on
-Redis + PostgreSQL.
+412"; merges of custom claims sent at once all kept; walking 1,000 accounts
+in pages of 37 (following ``Link``) while another thread creates and deletes
+accounts: every account present throughout seen exactly once. On memory +
+SQLite and on Redis + PostgreSQL.
 """
 from __future__ import annotations
 
@@ -102,3 +104,67 @@ def test_concurrent_claim_merges_without_if_match_lose_nothing(server):
     assert [response.status_code for response in responses] == [200] * len(names), [r.text for r in responses]
     claims = requests.get(url, auth=auth, timeout=10).json()["custom_claims"]
     assert set(claims) == set(names)
+
+
+@pytest.fixture
+def paging_server(tmp_path, backends):
+    seeded = admin_app(backends)
+    seed(seeded)
+    accounts = seeded.app.registry.authsuite_accounts
+    for index in range(1000):
+        accounts.create(f"p{index:04d}", None, tenant="paged")
+    close(seeded)
+    ini = write_ini(tmp_path / "paging.ini", backends, **{"authsuite.admin_write_limit": "100000"})
+    servers = PserveServers(ini)
+    try:
+        yield servers.start()
+    finally:
+        servers.stop()
+
+
+def test_paging_sees_every_account_present_throughout_exactly_once(paging_server):
+    """Walk 1,000 accounts in pages of 37 (following Link) while another thread creates and deletes others."""
+    auth = ("root", PASSWORD)
+    stop, started = threading.Event(), threading.Event()
+    churned: list[int] = []
+    failures: list[str] = []
+
+    def churn() -> None:
+        index = 0
+        with requests.Session() as session:
+            while not stop.is_set():
+                # Between the accounts walked (p0123 < p0123x < p0124); every other one deleted again.
+                userid = f"p{(index * 7919) % 1000:04d}x"
+                created = session.post(paging_server + "/admin/users", json={"userid": userid, "tenant": "paged"},
+                                       auth=auth, timeout=30)
+                deleted = (session.delete(paging_server + f"/admin/users/{userid}", auth=auth, timeout=30)
+                           if index % 2 else None)
+                if created.status_code != 201 or (deleted is not None and deleted.status_code != 204):
+                    failures.append(created.text)
+                    return
+                churned.append(index)
+                started.set()
+                index += 1
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    assert started.wait(30), failures
+    seen: list[str] = []
+    url = paging_server + "/admin/users?tenant=paged&limit=37"
+    pages = 0
+    with requests.Session() as session:
+        while url:
+            page = session.get(url, auth=auth, timeout=30)
+            assert page.status_code == 200, page.text
+            seen += [user["userid"] for user in page.json()["users"]]
+            assert len(page.json()["users"]) <= 37
+            pages += 1
+            link = page.headers.get("Link")
+            assert (link is None) == (page.json()["next"] is None)
+            url = link[1:link.index(">")] if link else None
+    stop.set()
+    call_bounded(worker.join, 60)
+    assert failures == [] and len(churned) > 1
+    walked = [userid for userid in seen if not userid.endswith("x")]
+    assert walked == [f"p{index:04d}" for index in range(1000)]  # each exactly once, in order
+    assert len(seen) == len(set(seen)) and pages >= 1000 // 37
