@@ -28,13 +28,12 @@ from pyramid_authsuite.accounts import (
     AccountExists,
     AccountKey,
     AccountNotFound,
-    AccountStoreUnavailable,
     InvalidAccountField,
     InvalidUserid,
     KeyExists,
 )
 from pyramid_authsuite.accounts.passwords import PasswordHasher
-from pyramid_authsuite.accounts.sql import SCHEMA_VERSION, SchemaVersionError, SQLAccountStore
+from pyramid_authsuite.accounts.sql import SCHEMA_VERSION, SQLAccountStore
 
 # The smallest sensible cost (8 MiB, one pass): the contract is about the
 # store, not about argon2's strength, and the suite must stay fast.
@@ -538,40 +537,6 @@ class AccountStoreContractTests:
         key = store.add_key("alice", "k", "hmac", b"TOPSECRETMATERIAL")
         assert "TOPSECRETMATERIAL" not in repr(key)
         assert "TOPSECRETMATERIAL" not in repr(store.get_key("k"))
-
-    # -- schema -------------------------------------------------------------
-
-    def test_tables_are_created_on_first_use(self, store):
-        assert not sa.inspect(store.engine).has_table("authsuite_accounts")
-        assert all_accounts(store) == []
-        inspector = sa.inspect(store.engine)
-        for table in ("authsuite_schema", "authsuite_accounts", "authsuite_account_keys"):
-            assert inspector.has_table(table)
-
-    def test_schema_version_row(self, store, store_factory):
-        store.list()
-        assert raw(store, "SELECT version FROM authsuite_schema") == [(SCHEMA_VERSION,)]
-        # Checking again (another store, first use) does not add a row.
-        assert all_accounts(store_factory()) == []
-        assert raw(store, "SELECT version FROM authsuite_schema") == [(SCHEMA_VERSION,)]
-
-    def test_newer_schema_version_is_refused(self, store, store_factory):
-        store.create("alice", PASSWORD)
-        raw(store, "UPDATE authsuite_schema SET version = :v", v=SCHEMA_VERSION + 1)
-        newer = store_factory()
-        with pytest.raises(SchemaVersionError) as info:
-            newer.get("alice")
-        message = str(info.value)
-        assert f"version {SCHEMA_VERSION + 1}" in message
-        assert "newer" in message
-        assert isinstance(info.value, AccountStoreUnavailable)  # fails closed, like a dead database
-        # Refused on every call, not only the first, and nothing was written.
-        with pytest.raises(SchemaVersionError):
-            newer.authenticate("alice", PASSWORD)
-        with pytest.raises(SchemaVersionError):
-            newer.create("bob", PASSWORD)
-        assert raw(store, "SELECT version FROM authsuite_schema") == [(SCHEMA_VERSION + 1,)]
-        assert raw(store, "SELECT userid FROM authsuite_accounts") == [("alice",)]
 
     # -- concurrency --------------------------------------------------------
 

@@ -20,11 +20,12 @@ from pyramid_authsuite.accounts import (
     Account,
     AccountExists,
     AccountNotFound,
+    AccountStoreUnavailable,
     EmailTaken,
     InvalidAccountField,
     VersionConflict,
 )
-from pyramid_authsuite.accounts.sql import SCHEMA_VERSION
+from pyramid_authsuite.accounts.sql import SCHEMA_VERSION, SchemaVersionError
 from pyramid_authsuite.accounts.tables import UTCDateTime
 from tests.accounts.contract import PASSWORD, THREADS, all_accounts, assert_utc, raw, run_at_once
 
@@ -440,6 +441,38 @@ class AccountStoreV2ContractTests:
         assert walked == present  # every account present throughout, exactly once
 
     # -- schema ---------------------------------------------------------------------
+
+    def test_tables_are_created_on_first_use(self, store):
+        assert not sa.inspect(store.engine).has_table("authsuite_accounts")
+        assert all_accounts(store) == []
+        inspector = sa.inspect(store.engine)
+        for table in ("authsuite_schema", "authsuite_accounts", "authsuite_account_keys"):
+            assert inspector.has_table(table)
+
+    def test_schema_version_row(self, store, store_factory):
+        store.list()
+        assert raw(store, "SELECT version FROM authsuite_schema") == [(SCHEMA_VERSION,)]
+        # Checking again (another store, first use) does not add a row.
+        assert all_accounts(store_factory()) == []
+        assert raw(store, "SELECT version FROM authsuite_schema") == [(SCHEMA_VERSION,)]
+
+    def test_newer_schema_version_is_refused(self, store, store_factory):
+        store.create("alice", PASSWORD)
+        raw(store, "UPDATE authsuite_schema SET version = :v", v=SCHEMA_VERSION + 1)
+        newer = store_factory()
+        with pytest.raises(SchemaVersionError) as info:
+            newer.get("alice")
+        message = str(info.value)
+        assert f"version {SCHEMA_VERSION + 1}" in message
+        assert "newer" in message
+        assert isinstance(info.value, AccountStoreUnavailable)  # fails closed, like a dead database
+        # Refused on every call, not only the first, and nothing was written.
+        with pytest.raises(SchemaVersionError):
+            newer.authenticate("alice", PASSWORD)
+        with pytest.raises(SchemaVersionError):
+            newer.create("bob", PASSWORD)
+        assert raw(store, "SELECT version FROM authsuite_schema") == [(SCHEMA_VERSION + 1,)]
+        assert raw(store, "SELECT userid FROM authsuite_accounts") == [("alice",)]
 
     def test_schema_version_and_migrate(self, store, store_factory):
         assert store.schema_version() == 0  # asking creates nothing
