@@ -162,8 +162,8 @@ def validate_userid(userid: str) -> str:
 class Account:
     """One account as callers see it (never with its password hash).
 
-    ``custom_claims`` is a plain dict (not part of the hash; treat it as
-    read-only). ``version`` starts at 1 and every change made through the
+    ``roles`` are sorted by code point. ``custom_claims`` is a plain dict
+    (not part of the hash; treat it as read-only). ``version`` starts at 1 and every change made through the
     store increments it (a login does not: ``last_login_at`` is bookkeeping).
     ``has_password`` tells whether the account can log in with a password.
     """
@@ -268,9 +268,15 @@ class AccountStore(abc.ABC):
             The keyword form kept from version 1: a ``None`` value leaves the
             field as it is.
 
-        Increments ``version`` and bumps ``updated_at``. Raises
-        :class:`AccountNotFound`, :class:`InvalidAccountField`,
-        :class:`EmailTaken`, :class:`VersionConflict`."""
+        Increments ``version`` and bumps ``updated_at`` when a value
+        differs from the stored one; an update that changes nothing writes
+        nothing (same version: an idempotent request keeps its ETag) but is
+        still checked against ``expected_version``. Roles are stored without
+        order and returned sorted by code point. A field named in both forms
+        and an unknown keyword raise ``TypeError``. Raises
+        :class:`AccountNotFound`, :class:`InvalidAccountField` (also for an
+        unknown field in ``changes``), :class:`EmailTaken`,
+        :class:`VersionConflict`."""
 
     @abc.abstractmethod
     def set_password(self, userid: str, password: str | None) -> None:
@@ -306,7 +312,10 @@ class AccountStore(abc.ABC):
             Only accounts whose userid, email or display name starts with it
             (case-insensitively).
 
-        The cursor is ``None`` on the last page."""
+        The cursor is ``None`` on the last page. A bad ``limit`` raises
+        ``ValueError``; a filter or cursor that is not a string of 1 to 254
+        characters without NUL raises :class:`InvalidAccountField` naming it
+        (``"after"``, ``"tenant"``, ``"role"``, ``"query"``)."""
 
     @abc.abstractmethod
     def count(self, *, tenant: str | None = None, role: str | None = None, query: str | None = None) -> int:
