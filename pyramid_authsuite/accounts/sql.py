@@ -27,26 +27,24 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from pyramid_authsuite.accounts import (
-    KEY_KINDS,
     MAX_PAGE_SIZE,
     USERID_PATTERN,
     Account,
     AccountExists,
-    AccountKey,
     AccountNotFound,
     AccountStore,
     EmailTaken,
-    KeyExists,
     VersionConflict,
     validate_userid,
 )
+from pyramid_authsuite.accounts import queries, validation
 from pyramid_authsuite.accounts.deadlines import DeadlineExceeded, watchdog
 from pyramid_authsuite.accounts.engine import is_memory_sqlite, make_engine, normalize_database_url
-from pyramid_authsuite.accounts.passwords import PasswordHasher
-from pyramid_authsuite.accounts.rows import account_from_row, is_email_conflict, key_from_row, roles_of
-from pyramid_authsuite.accounts import queries, validation
+from pyramid_authsuite.accounts.keys_sql import KeyMethods
 from pyramid_authsuite.accounts.migrations import SCHEMA_VERSION, SchemaVersionError, current_version, upgrade
-from pyramid_authsuite.accounts.tables import MAX_KEY_ID_LENGTH, define_tables
+from pyramid_authsuite.accounts.passwords import PasswordHasher
+from pyramid_authsuite.accounts.rows import account_from_row, is_email_conflict, roles_of
+from pyramid_authsuite.accounts.tables import define_tables
 from pyramid_authsuite.exceptions import AccountStoreUnavailable
 
 __all__ = ["SCHEMA_VERSION", "SQLAccountStore", "SchemaVersionError", "normalize_database_url"]
@@ -67,16 +65,12 @@ def _is_userid(userid: object) -> bool:
     return isinstance(userid, str) and USERID_PATTERN.fullmatch(userid) is not None
 
 
-def _is_key_id(key_id: object) -> bool:
-    return isinstance(key_id, str) and 0 < len(key_id) <= MAX_KEY_ID_LENGTH and "\x00" not in key_id
-
-
 # last_login_at is written at most this often per account: a login storm must
 # not turn every Basic request into a write.
 LAST_LOGIN_RESOLUTION = timedelta(minutes=1)
 
 
-class SQLAccountStore(AccountStore):
+class SQLAccountStore(KeyMethods, AccountStore):
     """:class:`AccountStore` on SQLAlchemy Core.
 
     Constructor arguments:
@@ -338,8 +332,7 @@ class SQLAccountStore(AccountStore):
         Returns the account as it now is and the names of the fields whose
         values changed. Nothing is written (and the version stays) when no
         value differs; otherwise ``version`` += 1 and ``updated_at`` moves on."""
-        if expected_version is not None and (isinstance(expected_version, bool) or not isinstance(expected_version, int)):
-            raise TypeError("expected_version must be an int or None")
+        validation.check_expected_version(expected_version)
         if not _is_userid(userid):
             raise AccountNotFound(userid)
         try:
@@ -503,63 +496,6 @@ class SQLAccountStore(AccountStore):
         except AccountStoreUnavailable as error:
             # The login itself succeeded; the rehash is retried at the next one.
             logger.warning("could not store rehashed password for %r: %s", userid, error)
-
-    # -- keys ---------------------------------------------------------------
-
-    def add_key(self, userid: str, key_id: str, kind: str, material: bytes) -> AccountKey:
-        if kind not in KEY_KINDS:
-            raise ValueError(f"key kind must be one of {', '.join(KEY_KINDS)}, got {kind!r}")
-        if not _is_key_id(key_id):
-            raise ValueError(f"a key id is 1 to {MAX_KEY_ID_LENGTH} characters, without NUL")
-        if not isinstance(material, (bytes, bytearray, memoryview)):
-            raise TypeError("key material must be bytes")
-        material = bytes(material)
-        if not material:
-            raise ValueError("key material must not be empty")
-        if not _is_userid(userid):
-            raise AccountNotFound(userid)
-        now = _now()
-        try:
-            with self._transaction() as connection:
-                exists = connection.execute(
-                    sa.select(self._accounts.c.userid).where(self._accounts.c.userid == userid)
-                ).one_or_none()
-                if exists is None:
-                    raise AccountNotFound(userid)
-                connection.execute(
-                    sa.insert(self._keys).values(
-                        key_id=key_id, userid=userid, kind=kind, material=material, created_at=now
-                    )
-                )
-        except sa_exc.IntegrityError:
-            # Either the key id is taken or the account went away after our
-            # check (foreign key). Ask again, outside the failed transaction.
-            if self.get_key(key_id) is not None:
-                raise KeyExists(f"key {key_id!r} already exists") from None
-            raise AccountNotFound(userid) from None
-        return AccountKey(key_id=key_id, userid=userid, kind=kind, material=material, created_at=now)
-
-    def get_key(self, key_id: str) -> AccountKey | None:
-        if not _is_key_id(key_id):
-            return None
-        with self._transaction() as connection:
-            row = connection.execute(sa.select(self._keys).where(self._keys.c.key_id == key_id)).one_or_none()
-        return None if row is None else key_from_row(row)
-
-    def list_keys(self, userid: str) -> list[AccountKey]:
-        if not _is_userid(userid):
-            return []
-        with self._transaction() as connection:
-            rows = connection.execute(sa.select(self._keys).where(self._keys.c.userid == userid)).all()
-        # By code point, for the same reason as list().
-        return sorted((key_from_row(row) for row in rows), key=lambda key: key.key_id)
-
-    def remove_key(self, key_id: str) -> bool:
-        if not _is_key_id(key_id):
-            return False
-        with self._transaction() as connection:
-            result = connection.execute(sa.delete(self._keys).where(self._keys.c.key_id == key_id))
-        return result.rowcount > 0
 
     # -- schema ---------------------------------------------------------------
 

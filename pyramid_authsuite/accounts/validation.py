@@ -28,6 +28,7 @@ __all__ = [
     "check_custom_claims",
     "check_display_name",
     "check_email",
+    "check_expected_version",
     "check_filter",
     "check_filters",
     "check_roles",
@@ -44,6 +45,7 @@ MAX_CLAIM_NAME_LENGTH = 64
 MAX_FILTER_LENGTH = 254
 
 _LINE_CATEGORIES = frozenset(("Cc", "Zl", "Zp"))
+_NAME_RULE = "1 to 64 letters, digits or . _ : @ + -, starting with a letter or digit"
 
 
 def _has_control(value: str) -> bool:
@@ -88,7 +90,7 @@ def check_tenant(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
-        raise InvalidAccountField("tenant", "must be 1 to 64 letters, digits or . _ : @ + -, starting with one of the first two")
+        raise InvalidAccountField("tenant", f"must be {_NAME_RULE}")
     return value
 
 
@@ -105,9 +107,7 @@ def check_roles(value: object) -> tuple[str, ...]:
     roles = []
     for role in value:
         if not isinstance(role, str) or NAME_PATTERN.fullmatch(role) is None:
-            raise InvalidAccountField(
-                "roles", "each role is 1 to 64 letters, digits or . _ : @ + -, starting with one of the first two"
-            )
+            raise InvalidAccountField("roles", f"each role is {_NAME_RULE}")
         roles.append(role)
         if len(roles) > MAX_ROLES * 4:
             break  # bounded even when fed an endless iterator
@@ -208,3 +208,10 @@ def check_filters(tenant: object, role: object, query: object) -> dict[str, str 
         "role": check_filter("role", role),
         "query": check_filter("query", query),
     }
+
+
+def check_expected_version(value: object) -> int | None:
+    """``update``'s ``expected_version``: an int or ``None``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError("expected_version must be an int or None")
+    return value
