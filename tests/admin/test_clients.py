@@ -19,6 +19,7 @@ import email.utils
 import inspect
 import json
 import subprocess
+import uuid
 
 import httpx
 import pytest
@@ -67,7 +68,7 @@ class AdminServers(PserveServers):
 use = egg:pyramid_authsuite#demo
 pyramid.includes = pyramid_authsuite
 authsuite.cache_url = {backends["authsuite.cache_url"]}
-authsuite.cache_prefix = admin-clients:
+authsuite.cache_prefix = admin-clients-{uuid.uuid4().hex[:8]}:
 authsuite.accounts_url = {backends["authsuite.accounts_url"].replace('%', '%%')}
 authsuite.endpoints = admin tokens hawk_sessions
 authsuite.admin_principals = role:admin service:ops
@@ -80,6 +81,8 @@ multiauth.policy.hmac.use = pyramid_authsuite.HMACAuthenticationPolicy
 multiauth.policy.hmac.keys = ops:hmac-sha256:{OPS_SECRET.decode()} ops-ed@ops:ed25519:file:{public}
 multiauth.policy.jwt.use = pyramid_authsuite.JWTAuthenticationPolicy
 multiauth.policy.basic.use = pyramid_authsuite.BasicAuthenticationPolicy
+# Every run's deliberate wrong passwords come from 127.0.0.1.
+multiauth.policy.basic.max_failed_attempts_per_address = 10000
 
 [server:main]
 use = egg:waitress#main
@@ -95,13 +98,25 @@ listen = 127.0.0.1:%(http_port)s
         assert created.returncode == 0, created.stderr
 
 
-@pytest.fixture
-def servers(tmp_path, backends):
-    servers = AdminServers(tmp_path, backends)
+@pytest.fixture(scope="module", params=["memory-sqlite", "redis-postgresql"])
+def base(request, tmp_path_factory):
+    """One server per backend pair for the whole-API runs (each run in its own userids, tenant and role)."""
+    folder = tmp_path_factory.mktemp("admin-clients")
+    if request.param == "memory-sqlite":
+        backends = {"authsuite.cache_url": "memory://", "authsuite.accounts_url": f"sqlite:///{folder}/a.sqlite"}
+    else:  # the cache prefix is the server's own (see AdminServers), the schema the module's own
+        backends = {"authsuite.cache_url": request.getfixturevalue("redis_url"),
+                    "authsuite.accounts_url": request.getfixturevalue("postgres_schema_url")}
+        from tests.conftest import drop_account_tables
+
+        drop_account_tables(backends["authsuite.accounts_url"])
+    servers = AdminServers(folder, backends)
     servers.create_user("root", "--role", "admin")
     servers.create_user("bob")  # no role: authenticated, not an admin
-    yield servers
-    servers.stop()
+    try:
+        yield servers.start()
+    finally:
+        servers.stop()
 
 
 def login_status(base: str, userid: str, password: str) -> int:
@@ -153,42 +168,45 @@ async def close(client) -> None:
 
 
 async def scenario(base: str, client_kind: str, auth_kind: str) -> None:
+    """The whole API with one client and one auth; every name starts with the run's own prefix."""
+    prefix = f"{client_kind}-{auth_kind}-"
     client = make_client(client_kind, base, make_auth(auth_kind, base))
     users = Users(client)
     try:
-        await _accounts(base, users)
-        await _paging(users)
-        await _keys(users)
+        await _accounts(base, users, prefix)
+        await _paging(users, prefix)
+        await _keys(users, prefix)
     finally:
         await close(client)
-    await _refusals(base, client_kind)
+    await _refusals(base, client_kind, prefix)
 
 
-async def _accounts(base: str, users: Users) -> None:
+async def _accounts(base: str, users: Users, prefix: str) -> None:
+    carol, dave, frank = prefix + "carol", prefix + "dave", prefix + "frank"
     # Create, with a password and every field, and without a password.
-    carol = await users.create("carol", password=PASSWORD, email="Carol@Example.org", display_name="Carol",
-                               roles=["editor", "support"], tenant="acme", custom_claims={"plan": "pro", "seats": 3})
-    assert isinstance(carol, User) and carol.userid == "carol" and carol.version == 1 and carol.has_password
-    assert carol.roles == ("editor", "support") and carol.tenant == "acme" and not carol.disabled
-    assert carol.custom_claims == {"plan": "pro", "seats": 3} and carol.display_name == "Carol"
-    assert carol.etag and carol.etag.startswith('"1-')
-    assert carol.created_at.tzinfo == datetime.timezone.utc and carol.last_login_at is None
-    assert login_status(base, "carol", PASSWORD) == 200
+    created = await users.create(carol, password=PASSWORD, email=f"{prefix}Carol@Example.org", display_name="Carol",
+                                 roles=["editor", "support"], tenant="acme", custom_claims={"plan": "pro", "seats": 3})
+    assert isinstance(created, User) and created.userid == carol and created.version == 1 and created.has_password
+    assert created.roles == ("editor", "support") and created.tenant == "acme" and not created.disabled
+    assert created.custom_claims == {"plan": "pro", "seats": 3} and created.display_name == "Carol"
+    assert created.etag and created.etag.startswith('"1-')
+    assert created.created_at.tzinfo == datetime.timezone.utc and created.last_login_at is None
+    assert login_status(base, carol, PASSWORD) == 200
 
-    dave = await users.create("dave")
-    assert not dave.has_password and dave.roles == () and dave.email is None and dave.custom_claims == {}
-    assert login_status(base, "dave", PASSWORD) == 401  # no password: cannot log in with one
+    without = await users.create(dave)
+    assert not without.has_password and without.roles == () and without.email is None and without.custom_claims == {}
+    assert login_status(base, dave, PASSWORD) == 401  # no password: cannot log in with one
 
-    fetched = await users.get("carol")
-    assert (fetched.userid, fetched.email, fetched.version, fetched.etag) == ("carol", carol.email, 1, carol.etag)
+    fetched = await users.get(carol)
+    assert (fetched.userid, fetched.email, fetched.version, fetched.etag) == (carol, created.email, 1, created.etag)
     assert fetched.last_login_at is not None  # the Basic login above
 
     # Taken userid, taken email (case-insensitively), invalid fields.
     with pytest.raises(UserExistsError) as taken:
-        await users.create("carol", password=PASSWORD)
+        await users.create(carol, password=PASSWORD)
     assert (taken.value.code, taken.value.status) == ("userid_taken", 409)
     with pytest.raises(UserExistsError) as taken:
-        await users.create("erin", email="carol@example.ORG")
+        await users.create(prefix + "erin", email=f"{prefix}carol@example.ORG")
     assert taken.value.code == "email_taken"
     with pytest.raises(ValidationError) as invalid:
         await users.create("not a userid!", password="short")
@@ -196,78 +214,84 @@ async def _accounts(base: str, users: Users) -> None:
     assert {"userid", "password"} <= set(invalid.value.fields)
     assert "short" not in json.dumps(invalid.value.problem)  # no submitted value echoed
     with pytest.raises(ValidationError) as invalid:
-        await users.update("carol", {"userid": "mallory", "password": PASSWORD})
+        await users.update(carol, {"userid": prefix + "mallory", "password": PASSWORD})
     assert invalid.value.errors and PASSWORD not in str(invalid.value.errors)
     with pytest.raises(UserNotFoundError) as missing:
-        await users.get("nobody")
+        await users.get(prefix + "nobody")
     assert (missing.value.code, missing.value.status) == ("user_not_found", 404)
 
     # Update: set, clear (None), merge claims; If-Match current, then stale.
-    updated = await users.update("carol", {"display_name": "Carol C.", "email": None,
-                                           "custom_claims": {"seats": None, "team": "blue"}}, if_match=fetched)
+    updated = await users.update(carol, {"display_name": "Carol C.", "email": None,
+                                         "custom_claims": {"seats": None, "team": "blue"}}, if_match=fetched)
     assert updated.version == 2 and updated.etag != fetched.etag
     assert (updated.display_name, updated.email) == ("Carol C.", None)
     assert updated.custom_claims == {"plan": "pro", "team": "blue"}
-    cleared = await users.update("carol", {"custom_claims": None, "tenant": None, "roles": ["editor"]})
+    cleared = await users.update(carol, {"custom_claims": None, "tenant": None, "roles": ["editor"]})
     assert cleared.custom_claims == {} and cleared.tenant is None and cleared.roles == ("editor",)
-    for stale_write in (lambda: users.update("carol", {"display_name": "X"}, if_match=fetched.etag),
-                        lambda: users.disable("carol", if_match=fetched),
-                        lambda: users.delete("carol", if_match=updated)):
+    for stale_write in (lambda: users.update(carol, {"display_name": "X"}, if_match=fetched.etag),
+                        lambda: users.disable(carol, if_match=fetched),
+                        lambda: users.delete(carol, if_match=updated)):
         with pytest.raises(PreconditionFailedError) as stale:
             await stale_write()
         assert (stale.value.code, stale.value.status) == ("precondition_failed", 412)
-    assert (await users.get("carol")).display_name == "Carol C."  # the stale writes changed nothing
+    assert (await users.get(carol)).display_name == "Carol C."  # the stale writes changed nothing
 
     # Disable (Basic refused at once), enable (accepted again); both idempotent.
-    disabled = await users.disable("carol", if_match=cleared)
-    assert disabled.disabled and (await users.disable("carol")).version == disabled.version
-    assert login_status(base, "carol", PASSWORD) == 401
-    enabled = await users.enable("carol")
-    assert not enabled.disabled and login_status(base, "carol", PASSWORD) == 200
+    disabled = await users.disable(carol, if_match=cleared)
+    assert disabled.disabled and (await users.disable(carol)).version == disabled.version
+    assert login_status(base, carol, PASSWORD) == 401
+    enabled = await users.enable(carol)
+    assert not enabled.disabled and login_status(base, carol, PASSWORD) == 200
 
     # A new password: the old one refused, the new one works.
-    assert await users.set_password("carol", NEW_PASSWORD) is None
-    assert login_status(base, "carol", PASSWORD) == 401
-    assert login_status(base, "carol", NEW_PASSWORD) == 200
+    assert await users.set_password(carol, NEW_PASSWORD) is None
+    assert login_status(base, carol, PASSWORD) == 401
+    assert login_status(base, carol, NEW_PASSWORD) == 200
     # A password for dave, who had none.
-    await users.set_password("dave", NEW_PASSWORD)
-    assert login_status(base, "dave", NEW_PASSWORD) == 200 and (await users.get("dave")).has_password
+    await users.set_password(dave, NEW_PASSWORD)
+    assert login_status(base, dave, NEW_PASSWORD) == 200 and (await users.get(dave)).has_password
 
-    # End sessions: carol's Hawk session and her JWT stop working.
-    hawk = httpx.post(base + "/hawk-sessions", auth=BasicAuth("carol", NEW_PASSWORD), timeout=30)
+    # End sessions: a Hawk session and a JWT stop working. Done with an account
+    # no change has touched: a change refuses the tokens issued in its second
+    # (revocation.py: iat has whole seconds), which would make this depend on time.
+    await users.create(frank, password=PASSWORD)
+    hawk = httpx.post(base + "/hawk-sessions", auth=BasicAuth(frank, PASSWORD), timeout=30)
     assert hawk.status_code == 201, hawk.text
-    token = httpx.post(base + "/tokens", auth=BasicAuth("carol", NEW_PASSWORD), timeout=30).json()["access_token"]
+    token = httpx.post(base + "/tokens", auth=BasicAuth(frank, PASSWORD), timeout=30).json()["access_token"]
     assert httpx.get(base + "/whoami", auth=BearerAuth(token), timeout=30).status_code == 200
-    assert await users.end_sessions("carol") == 1
+    assert await users.end_sessions(frank) == 1
     assert httpx.get(base + "/whoami", auth=BearerAuth(token), timeout=30).status_code == 401
+    assert await users.end_sessions(frank) == 0
 
     # Delete (If-Match current), then the user is gone.
-    current = await users.get("dave")
-    assert await users.delete("dave", if_match=current) is None
+    current = await users.get(dave)
+    assert await users.delete(dave, if_match=current) is None
     with pytest.raises(UserNotFoundError):
-        await users.get("dave")
+        await users.get(dave)
     with pytest.raises(UserNotFoundError):
-        await users.delete("dave")
+        await users.delete(dave)
     with pytest.raises(UserNotFoundError):
-        await users.set_password("dave", NEW_PASSWORD)
+        await users.set_password(dave, NEW_PASSWORD)
 
 
-async def _paging(users: Users) -> None:
-    names = [f"page-{number:02d}" for number in range(8)]
+async def _paging(users: Users, prefix: str) -> None:
+    tenant, role = prefix + "paging", prefix + "member"
+    names = [f"{prefix}page-{number:02d}" for number in range(8)]
     for name in reversed(names):
-        await users.create(name, tenant="paging", roles=["member"])
-    first = await users.list(tenant="paging", limit=3)
+        await users.create(name, tenant=tenant, roles=[role])
+    first = await users.list(tenant=tenant, limit=3)
     assert [user.userid for user in first.users] == names[:3] and first.next
     assert all(user.etag is None for user in first.users)
-    second = await users.list(tenant="paging", limit=3, after=first.next)
+    second = await users.list(tenant=tenant, limit=3, after=first.next)
     assert [user.userid for user in second.users] == names[3:6]
-    assert [user.userid for user in await users.iterate(tenant="paging", limit=3)] == names
-    assert [user.userid for user in await users.iterate(query="PAGE-0", limit=5)] == names
-    assert [user.userid for user in await users.iterate(role="member", limit=2)] == names
-    last = await users.list(tenant="paging", limit=8)
+    assert [user.userid for user in await users.iterate(tenant=tenant, limit=3)] == names
+    assert [user.userid for user in await users.iterate(query=f"{prefix}PAGE-0".upper(), limit=5)] == names
+    assert [user.userid for user in await users.iterate(role=role, limit=2)] == names
+    last = await users.list(tenant=tenant, limit=8)
     assert len(last.users) == 8 and last.next is None
-    everyone = {user.userid for user in await users.iterate(limit=200)}
-    assert {"root", "bob", "carol", *names} <= everyone and "dave" not in everyone
+    everyone = [user.userid for user in await users.iterate(limit=200)]
+    assert everyone == sorted(set(everyone))  # code-point order, each once
+    assert {"root", "bob", prefix + "carol", *names} <= set(everyone) and prefix + "dave" not in everyone
     with pytest.raises(ValidationError) as invalid:
         await users.list(limit=0)
     assert invalid.value.fields == ["limit"]
@@ -276,40 +300,42 @@ async def _paging(users: Users) -> None:
     assert invalid.value.fields == ["after"]
 
 
-async def _keys(users: Users) -> None:
-    added = await users.add_key("carol", "hmac", key_id="carol-hmac")
-    assert added["key_id"] == "carol-hmac" and added["kind"] == "hmac" and added["fingerprint"] == "-"
+async def _keys(users: Users, prefix: str) -> None:
+    carol, key_id = prefix + "carol", prefix + "carol-hmac"
+    added = await users.add_key(carol, "hmac", key_id=key_id)
+    assert added["key_id"] == key_id and added["kind"] == "hmac" and added["fingerprint"] == "-"
     assert isinstance(added["secret"], str) and len(added["secret"]) >= 32
     pem = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    signing = await users.add_key("carol", "ed25519", public_key=pem)
+    signing = await users.add_key(carol, "ed25519", public_key=pem)
     assert signing["kind"] == "ed25519" and signing["fingerprint"] not in ("", "-") and "secret" not in signing
-    listed = await users.list_keys("carol")
-    assert sorted(key["key_id"] for key in listed) == sorted(["carol-hmac", signing["key_id"]])
+    listed = await users.list_keys(carol)
+    assert sorted(key["key_id"] for key in listed) == sorted([key_id, signing["key_id"]])
     assert all("secret" not in key and "material" not in key for key in listed)
     with pytest.raises(KeyExistsError) as taken:
-        await users.add_key("carol", "hmac", key_id="carol-hmac")
+        await users.add_key(carol, "hmac", key_id=key_id)
     assert isinstance(taken.value, ConflictError) and taken.value.code == "key_id_taken"
     with pytest.raises(ValidationError):
-        await users.add_key("carol", "hmac", public_key=pem)  # an hmac key's secret is the server's to make
+        await users.add_key(carol, "hmac", public_key=pem)  # an hmac key's secret is the server's to make
     with pytest.raises(NotFoundError) as foreign:
-        await users.remove_key("root", "carol-hmac")  # carol's key, asked of root
+        await users.remove_key("root", key_id)  # carol's key, asked of root
     assert foreign.value.code == "key_not_found" and not isinstance(foreign.value, UserNotFoundError)
-    assert await users.remove_key("carol", "carol-hmac") is None
-    assert [key["key_id"] for key in await users.list_keys("carol")] == [signing["key_id"]]
+    assert await users.remove_key(carol, key_id) is None
+    assert [key["key_id"] for key in await users.list_keys(carol)] == [signing["key_id"]]
     with pytest.raises(NotFoundError):
-        await users.remove_key("carol", "carol-hmac")
+        await users.remove_key(carol, key_id)
     with pytest.raises(UserNotFoundError):
-        await users.list_keys("nobody")
+        await users.list_keys(prefix + "nobody")
 
 
-async def _refusals(base: str, client_kind: str) -> None:
+async def _refusals(base: str, client_kind: str, prefix: str) -> None:
     """Wrong admin credentials: 401 with the challenges; a non-admin: 403; none: 401."""
-    for auth in (BasicAuth("root", "wrong password"), SignatureAuth("ops", b"w" * 40), None):
+    # A wrong password for the run's own user (root's failures would lock root out of later runs).
+    for auth in (BasicAuth(prefix + "carol", "wrong password"), SignatureAuth("ops", b"w" * 40), None):
         client = make_client(client_kind, base, auth)
         try:
             with pytest.raises(AuthenticationError) as refused:
-                await Users(client).get("carol")
+                await Users(client).get(prefix + "carol")
         finally:
             await close(client)
         assert refused.value.status == 401 and refused.value.challenges
@@ -320,22 +346,23 @@ async def _refusals(base: str, client_kind: str) -> None:
             await Users(client).list()
         assert forbidden.value.status == 403
         with pytest.raises(ForbiddenError):
-            await Users(client).create("bobs-friend", password=PASSWORD)
+            await Users(client).create(prefix + "bobs-friend", password=PASSWORD)
     finally:
         await close(client)
 
 
-@pytest.mark.parametrize("client_kind, auth_kind", [
-    ("sync", "basic"), ("async", "basic"),
-    ("sync", "bearer"), ("async", "bearer"),
-    ("sync", "hmac"), ("async", "ed25519"),
-])
-def test_the_whole_api(servers, client_kind, auth_kind):
-    asyncio.run(scenario(servers.start(), client_kind, auth_kind))
+@pytest.mark.parametrize("auth_kind", ["basic", "bearer", "hmac", "ed25519"])
+@pytest.mark.parametrize("client_kind", ["sync", "async"])
+def test_the_whole_api(base, client_kind, auth_kind):
+    asyncio.run(scenario(base, client_kind, auth_kind))
 
 
-def test_admin_writes_are_rate_limited_per_caller(tmp_path, backends):
-    servers = AdminServers(tmp_path, backends, write_limit=3)
+@pytest.mark.parametrize("cache", ["memory", "redis"])
+def test_admin_writes_are_rate_limited_per_caller(tmp_path, request, cache):
+    """The limit lives in the cache: memory:// and Redis (the accounts' database plays no part)."""
+    cache_url = "memory://" if cache == "memory" else request.getfixturevalue("redis_url")
+    servers = AdminServers(tmp_path, {"authsuite.cache_url": cache_url,
+                                      "authsuite.accounts_url": f"sqlite:///{tmp_path}/a.sqlite"}, write_limit=3)
     servers.create_user("root", "--role", "admin")
     try:
         base = servers.start()
