@@ -148,7 +148,7 @@ def test_paging_sees_every_account_present_throughout_exactly_once(paging_server
 
     worker = threading.Thread(target=churn, daemon=True)
     worker.start()
-    assert started.wait(30), failures
+    assert started.wait(120), failures
     seen: list[str] = []
     url = paging_server + "/admin/users?tenant=paged&limit=37"
     pages = 0
