@@ -18,9 +18,12 @@ import pytest
 import webtest
 from pyramid.paster import get_app
 
+from tests.accounts.fixtures.make_v1_fixture import ACCOUNTS
+from tests.accounts.test_migrations import V2_LINE, v1_url  # noqa: F401 (v1_url is a fixture)
 from tests.apps import basic
 
 PASSWORD = "correct horse battery"
+ENDED = "ended its Hawk sessions, remembered Basic logins and JWTs issued before now"
 
 INI = """\
 [app:main]
@@ -147,8 +150,7 @@ def test_update_user_changes_fields_prints_them_and_bumps_the_version(ini):
     )
     assert (code, err) == (0, ""), err
     # The roles and tenant changed: the sessions holding the old ones are ended.
-    assert out.splitlines()[0] == "updated user 'alice': version 1 -> 2; "
-                                     "ended its Hawk sessions, remembered Basic logins and JWTs issued before now"
+    assert out.splitlines()[0] == f"updated user 'alice': version 1 -> 2; {ENDED}"
     assert "  email: - -> alice@example.org" in out.splitlines()
     assert "  display_name: - -> Alice" in out.splitlines()
     assert "  roles: user -> admin, ops" in out.splitlines()
@@ -163,8 +165,7 @@ def test_update_user_changes_fields_prints_them_and_bumps_the_version(ini):
     code, out, err = authsuite("update-user", "--ini", ini, "-u", "alice", "--clear-email", "--clear-tenant",
                                "--clear-display-name", "--remove-claim", "plan")
     assert (code, err) == (0, ""), err
-    assert out.splitlines()[0] == "updated user 'alice': version 2 -> 3; "
-                                     "ended its Hawk sessions, remembered Basic logins and JWTs issued before now"
+    assert out.splitlines()[0] == f"updated user 'alice': version 2 -> 3; {ENDED}"
     assert "  email: alice@example.org -> -" in out.splitlines()
     assert "  tenant: globex -> -" in out.splitlines()
     account = store.get("alice")
@@ -245,10 +246,15 @@ def test_update_user_reports_a_change_made_between_its_read_and_its_write(tmp_pa
     name = f"authsuite-cli-{uuid.uuid4().hex[:12]}"
     separator = "&" if "?" in clean_postgres_url else "?"
     ini = write_ini(tmp_path / "app.ini", redis_url, f"{clean_postgres_url}{separator}application_name={name}")
+    with open(ini, "a") as ini_file:
+        # The command's write waits on the lock; its deadline must outlast the test's steps.
+        ini_file.write("authsuite.accounts_timeout_seconds = 60\n")
     store_of(ini).create("alice", PASSWORD)
     engine = sqlalchemy.create_engine(normalize_database_url(clean_postgres_url))
     try:
-        with engine.connect() as connection:
+        # pg_stat_activity is read once per transaction: the watching is done
+        # from a connection of its own, outside the locking transaction.
+        with engine.connect() as connection, engine.connect() as watcher:
             transaction = connection.begin()
             connection.exec_driver_sql("SELECT 1 FROM authsuite_accounts WHERE userid = 'alice' FOR UPDATE")
             command = subprocess.Popen([authsuite_executable(), "update-user", "--ini", ini, "-u", "alice",
@@ -257,9 +263,10 @@ def test_update_user_reports_a_change_made_between_its_read_and_its_write(tmp_pa
             try:
                 deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
                 while True:
-                    waiting = connection.exec_driver_sql(
+                    waiting = watcher.exec_driver_sql(
                         "SELECT count(*) FROM pg_stat_activity WHERE application_name = %(name)s"
                         " AND wait_event_type = 'Lock'", {"name": name}).scalar_one()
+                    watcher.rollback()
                     if waiting:
                         break
                     assert command.poll() is None, command.communicate()
@@ -431,6 +438,26 @@ def test_migrate_refuses_a_database_newer_than_the_code(ini):
     store.create("alice", PASSWORD)
     version = store.schema_version()
     with store.engine.begin() as connection:
-        connection.exec_driver_sql(f"INSERT INTO authsuite_schema (version) VALUES ({version + 7})")
+        connection.exec_driver_sql(f"UPDATE authsuite_schema SET version = {version + 7}")
     message = one_line_error(*authsuite("migrate", "--ini", ini))
     assert str(version + 7) in message and str(version) in message
+
+
+def test_migrate_a_version_1_database_then_every_account_logs_in(v1_url, tmp_path, redis_url, redis_client):  # noqa: F811
+    # v1_url: a database made by the version 1 code (tests/accounts/fixtures), on SQLite and PostgreSQL.
+    ini = write_ini(tmp_path / "v1.ini", redis_url, v1_url)
+    code, out, err = authsuite("migrate", "--ini", ini)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [f"applied: {V2_LINE}", "now at version 2"]
+    assert authsuite("migrate", "--ini", ini) == (0, "already at version 2: nothing to migrate\n", "")
+    code, out, err = authsuite("list-users", "--ini", ini, "--json")
+    assert (code, err) == (0, "")
+    users = {user["userid"]: user for user in json.loads(out)["users"]}
+    assert sorted(users) == sorted(ACCOUNTS)
+    app = webtest.TestApp(get_app(ini))
+    for userid, (password, fields, disabled) in ACCOUNTS.items():
+        assert sorted(users[userid]["roles"]) == sorted(fields["roles"])
+        assert (users[userid]["tenant"], users[userid]["disabled"]) == (fields.get("tenant"), disabled)
+        assert users[userid]["version"] == 1 and users[userid]["has_password"] is (password is not None)
+        if password is not None:
+            app.get("/whoami", headers=basic(userid, password), status=401 if disabled else 200)
