@@ -55,3 +55,28 @@ def test_redis_nonce_cache_for_pyramid_hawkauth_refuses_replays_and_stale_timest
         assert 0 < redis_client.pttl("test-nonces:abc") <= 60_000  # remembered for the window only
     finally:
         cache.close()
+
+
+def test_accounts_scale_bench_runs_and_reports_every_row(postgres_url, capsys):
+    # A tiny run (1,000 vs 5,000 accounts, few calls): it loads both throwaway
+    # databases through the store's migrate(), times every row and drops them.
+    # No timing is asserted: only that each row is measured and judged.
+    import sqlalchemy
+
+    from bench.accounts_scale import main, operations
+    from pyramid_authsuite.accounts.engine import normalize_database_url
+
+    assert main(["--quick", "--small", "1000", "--large", "5000", "--url", postgres_url]) == 0
+    out = capsys.readouterr().out
+    for row in operations([1000, 5000]):
+        assert re.search(rf"^{re.escape(row.name)} +(\d+ +){{4}}[0-9.]+ +[0-9.]+  (PASS|FAIL)$", out, re.MULTILINE), out
+    assert re.search(r"^goal \(every figure at 5k within 2x of 1k\): (met|NOT met)$", out, re.MULTILINE), out
+    engine = sqlalchemy.create_engine(normalize_database_url(postgres_url))
+    try:
+        with engine.connect() as connection:
+            left = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'authsuite_bench_%%_' || %(pid)s || '_%%'",
+                {"pid": str(os.getpid())}).scalar_one()
+    finally:
+        engine.dispose()
+    assert left == 0  # both databases dropped
