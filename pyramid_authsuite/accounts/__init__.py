@@ -75,13 +75,14 @@ MAX_PAGE_SIZE = 1000
 #: Claim names custom claims may not use: RFC 7519 section 4.1's registered
 #: claims, the ones RFC 9068 (access tokens), RFC 8176 (``amr``), RFC 8693
 #: and OpenID Connect give a meaning, and the ones this package's tokens
-#: carry by default (``roles``, ``tenant_id``, ``email``).
+#: carry by default (``roles``, ``tenant_id``, ``email``) and the claims the JWT
+#: policy maps to principals by default (``role``, ``tenant``).
 RESERVED_CLAIMS = frozenset(
     (
         "iss", "sub", "aud", "exp", "nbf", "iat", "jti",  # RFC 7519 4.1
         "scope", "client_id", "auth_time", "acr", "amr", "azp", "nonce", "cnf", "act", "may_act",
         "typ", "sid", "at_hash", "c_hash", "email_verified", "name", "groups", "entitlements",
-        "roles", "tenant_id", "email",
+        "roles", "role", "tenant_id", "tenant", "email",
     )
 )
 
