@@ -270,6 +270,44 @@ def test_a_session_of_a_deleted_account_is_ended(app):
     whoami(app, hawk(token), 401)
 
 
+@pytest.mark.parametrize("change", ["disable", "password", "roles"])
+def test_a_token_signed_a_second_after_a_change_made_from_the_old_account_is_refused(app, monkeypatch, change):
+    """POST /tokens reads the account; the change lands right after that read; the
+    token is signed in a later second. Its iat is the second of the read, so the
+    cutoff refuses it (an iat taken when signing would be after the cutoff)."""
+    store = registry(app).authsuite_accounts
+    original_get = store.get
+    raced = []
+
+    def get_then_change(userid):
+        account = original_get(userid)
+        if userid == "alice" and not raced:
+            raced.append(True)
+            CHANGES[change](store)
+            wait_past(time.time())  # signing happens in the next second
+        return account
+
+    monkeypatch.setattr(store, "get", get_then_change)
+    value = app.post("/tokens", headers=basic("alice", PASSWORD), status=200).json["access_token"]
+    monkeypatch.setattr(store, "get", original_get)
+    assert raced
+    claims = jwt.decode(value, options={"verify_signature": False})
+    assert claims["iat"] < read_cutoff(stored_cutoff(app))
+    whoami(app, bearer(value), 401)
+
+
+def test_a_token_may_not_claim_a_read_long_ago_or_in_the_future(app):
+    policy = registry(app).authsuite_security_policy.get_policy(JWTAuthenticationPolicy)
+    account = registry(app).authsuite_accounts.get("alice")
+    for read_at in (time.time() - 120, time.time() + 60):
+        with pytest.raises(ValueError):
+            policy.token_issuer.issue_token(registry(app), account, read_at=read_at)
+    token = policy.token_issuer.issue_token(registry(app), account, read_at=time.time() - 30)["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == policy.settings.access_token_ttl_seconds
+    assert time.time() - 32 <= claims["iat"] <= time.time() - 29
+
+
 def test_the_jwt_policy_reads_revocation_and_cutoff_in_one_cache_call(app, monkeypatch):
     """No second round trip on the JWT request path: one get_many, no get."""
     value = jwt_of(app)

@@ -114,7 +114,9 @@ class TokenIssuer:
             return False
         return self.keys.local(registry).signing is not None
 
-    def issue_token(self, registry: Any, account: Any, ttl: int | None = None) -> dict[str, Any]:
+    def issue_token(
+        self, registry: Any, account: Any, ttl: int | None = None, *, read_at: float | None = None
+    ) -> dict[str, Any]:
         """Sign an access token for ``account``; the RFC 6749 section 5.1 response body.
 
         ``registry``
@@ -125,6 +127,13 @@ class TokenIssuer:
         ``ttl``
             Lifetime in seconds (default ``access_token_ttl_seconds``),
             within its bounds, else ``ValueError``.
+        ``read_at``
+            When ``account`` was read from the store (seconds since the
+            epoch, at most a minute ago; default: now). ``iat`` is that
+            second, so a change of the account made after the read, whose
+            cutoff (:mod:`pyramid_authsuite.revocation`) is later than
+            ``read_at``, refuses the token even when it is signed in a later
+            second: a login racing a change never outlives it.
 
         Claims: the account's custom claims (with ``custom_claims`` on, the
         default), then, over them, ``sub``, ``iat``, ``exp``, ``jti``,
@@ -142,7 +151,12 @@ class TokenIssuer:
         ttl = settings.access_token_ttl_seconds if ttl is None else int(ttl)
         if not MIN_ACCESS_TOKEN_TTL_SECONDS <= ttl <= MAX_ACCESS_TOKEN_TTL_SECONDS:
             raise ValueError(f"ttl must be {MIN_ACCESS_TOKEN_TTL_SECONDS} to {MAX_ACCESS_TOKEN_TTL_SECONDS} seconds")
-        now = int(_now())
+        now = _now()
+        if read_at is not None:
+            if not now - 60 <= read_at <= now:
+                raise ValueError("read_at must be at most a minute ago, and not in the future")
+            now = read_at
+        now = int(now)
         claims: dict[str, Any] = {}
         if settings.custom_claims:
             # First, so that everything written below wins over them.

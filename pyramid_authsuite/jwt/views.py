@@ -6,6 +6,7 @@ Enabled by ``authsuite.endpoints = tokens jwks``; Cornice services like
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from cornice import Service
@@ -61,6 +62,8 @@ def create_token(request: Any):
     if request.matchdict.get("current"):
         return _not_allowed("DELETE")
     registry = request.registry
+    # Before the account is read: the token's iat (see TokenIssuer.issue_token).
+    read_at = time.time()
     account, refusal = login_account(request, "Tokens")
     if refusal is not None:
         return refusal
@@ -68,7 +71,7 @@ def create_token(request: Any):
     if issuer is None:
         logger.error("POST /tokens: no JWT policy holds a signing key (secret, private_key or keys)")
         return problem(503, "token_issuing_unavailable", "This server cannot issue tokens.")
-    body = issuer.issue_token(registry, account)
+    body = issuer.issue_token(registry, account, read_at=read_at)
     response = request.response
     # RFC 6749 section 5.1: token responses are never cached.
     response.headers["Cache-Control"] = "no-store"
