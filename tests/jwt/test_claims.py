@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from pyramid_authsuite.accounts import Account
+from pyramid_authsuite.accounts import Account, InvalidAccountField
 from pyramid_authsuite.exceptions import SettingError
 from pyramid_authsuite.jwt.issuer import TokenIssuer
 from pyramid_authsuite.jwt.settings import JWTSettings
@@ -117,13 +117,15 @@ def test_tokens_from_post_tokens_carry_the_claims_and_give_principals(backends):
     app = make_demo({**backends, **jwt_settings(secret=SECRET, roles_claim="https://example.com/roles",
                                                  tenant_claim="org")})
     store = registry(app).authsuite_accounts
+    with pytest.raises(InvalidAccountField):
+        # The store refuses a custom claim named like a default principal claim.
+        store.create("alice", PASSWORD, custom_claims={"plan": "pro", "role": "superuser"})
     store.create("alice", PASSWORD, roles=["admin"], tenant="acme", email="alice@example.com",
-                 custom_claims={"plan": "pro", "role": "superuser"})
+                 custom_claims={"plan": "pro"})
     value = app.post("/tokens", headers=basic("alice", PASSWORD)).json["access_token"]
     claims = jwt.decode(value, SECRET, algorithms=["HS256"])
     assert claims["https://example.com/roles"] == ["admin"] and claims["org"] == "acme"
     assert claims["email"] == "alice@example.com" and claims["plan"] == "pro"
-    assert "role" not in claims  # a custom claim named like a principal claim
     whoami = app.get("/whoami", headers={"Authorization": f"Bearer {value}"}).json
     assert {"role:admin", "tenant:acme", "scheme:jwt"} == set(whoami["principals"])
     assert whoami["claims"]["plan"] == "pro"
