@@ -2,11 +2,11 @@
 
 The schemes meet it in three forms:
 
-* unpadded and canonical: challenge ids and answers, JWK members we issue
-  (RFC 7515 section 2 "Base64url Encoding": no ``=``) -- :func:`b64url_decode`
-  with its defaults;
-* unpadded, any spelling of the last character: the segments of a JWT,
-  where nothing is keyed on the spelling -- ``canonical=False``;
+* unpadded and canonical: challenge ids and answers, JWK members, the
+  segments of a JWT (RFC 7515 section 2 "Base64url Encoding": no ``=``) --
+  :func:`b64url_decode` with its defaults;
+* unpadded, any spelling of the last character -- ``canonical=False``, for
+  callers where nothing is keyed on the spelling;
 * padded or not: Hawk bewits, which the reference implementation sends
   without padding and mohawk with it (``padded=True`` tolerates up to two
   trailing ``=``).

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from binascii import b2a_base64 as _b2a_base64
 import math
 import re
 from dataclasses import dataclass, field
@@ -215,11 +216,11 @@ _new_tuple = tuple.__new__
 def b64url_decode(segment: str) -> bytes:
     """Decode one base64url segment without padding (RFC 7515 section 2); ``ValueError`` if invalid.
 
-    The tokens' own rules (any spelling of the last character, as in
-    ``_b64_decode``), for one segment given on its own: the RFCs' keys and
-    values. ``b64url_encode`` is the shared one, re-exported.
+    The tokens' own rules (canonical: the unused bits of the last character
+    are zero, as in ``_b64_decode``), for one segment given on its own: the
+    RFCs' keys and values. ``b64url_encode`` is the shared one, re-exported.
     """
-    return _b64.b64url_decode(segment, canonical=False)
+    return _b64.b64url_decode(segment)
 
 
 def normalize_typ(value: str) -> str:
@@ -251,11 +252,20 @@ def _json_object(data: bytes) -> dict[str, Any]:
 
 
 def _b64_decode(segment: bytes) -> bytes:
-    """Decode a segment already translated by ``_TO_BASE64`` (so already checked); ``TokenError`` if its length is no encoding's."""
+    """Decode a segment already translated by ``_TO_BASE64`` (so already checked); ``TokenError``
+    if its length is no encoding's, or if its last character is not the canonical one.
+
+    Canonical only (RFC 4648 section 3.5 lets a decoder refuse non-zero unused
+    bits): one token has one spelling, as PyJWT (2.15 and later) requires too,
+    so a token another verifier refuses is never accepted here.
+    """
     try:
-        return decode_translated(segment)
+        data = decode_translated(segment)
     except ValueError:
         raise TokenError(MALFORMED) from None
+    if len(segment) % 4 and _b2a_base64(data, newline=False).rstrip(b"=") != segment:
+        raise TokenError(MALFORMED)
+    return data
 
 
 def _split_token(token: str, max_bytes: int) -> tuple[bytes, bytes, bytes, bytes]:

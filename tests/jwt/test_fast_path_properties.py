@@ -6,7 +6,7 @@ token, decodes JSON by calling the C scanner directly and refuses trailing
 data itself, remembers checked headers, computes HMACs from precomputed pads
 and checks integer NumericDates inline. The twin below does each step the
 plain way: ``str.split``, an explicit alphabet check and
-``base64.urlsafe_b64decode``, ``json.loads`` (NaN and Infinity refused; last
+``base64.urlsafe_b64decode`` (then encoding again: the canonical spelling only), ``json.loads`` (NaN and Infinity refused; last
 duplicate key wins, as in the fast path), ``hmac.new``, and one general
 NumericDate check; it never remembers anything.
 
@@ -69,13 +69,17 @@ def find_key(kid: str | None) -> VerificationKey:
 
 
 def general_b64(segment: str) -> bytes:
-    """base64url without padding, strictly: the alphabet only, no ``len % 4 == 1``; else MALFORMED."""
+    """base64url without padding, strictly: the alphabet only, no ``len % 4 == 1``, the canonical
+    spelling only (encoding the bytes again gives the segment back); else MALFORMED."""
     if any(character not in ALPHABET for character in segment) or len(segment) % 4 == 1:
         raise TokenError(protocol.MALFORMED)
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except binascii.Error:
         raise TokenError(protocol.MALFORMED) from None
+    if base64.urlsafe_b64encode(data).decode("ascii").rstrip("=") != segment:
+        raise TokenError(protocol.MALFORMED)
+    return data
 
 
 def _refuse_constant(name: str) -> None:
