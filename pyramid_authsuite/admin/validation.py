@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from pyramid_authsuite.accounts import KEY_KINDS, NAME_PATTERN, InvalidUserid, validate_userid
+from pyramid_authsuite.accounts import KEY_KINDS, InvalidAccountField, InvalidUserid, validate_userid
+from pyramid_authsuite.accounts.validation import check_roles, check_tenant
 from pyramid_authsuite.security import problem
 
 #: The largest request body read (RFC 9110 413 beyond it).
@@ -142,8 +143,11 @@ def _optional_text(errors: FieldErrors, body: Mapping[str, Any], name: str) -> N
 
 
 def _name(errors: FieldErrors, field: str, value: Any) -> None:
-    if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
-        errors.add(field, "1 to 64 letters, digits or . _ : @ + -, starting with a letter or digit")
+    """A tenant or role name, by the account store's own rule (its message, under ``field``)."""
+    try:
+        check_tenant(value)
+    except InvalidAccountField as error:
+        errors.add(field, error.reason)
 
 
 def _roles(errors: FieldErrors, body: Mapping[str, Any]) -> None:
@@ -153,10 +157,20 @@ def _roles(errors: FieldErrors, body: Mapping[str, Any]) -> None:
     if not isinstance(roles, list):
         errors.add("roles", "a list of role names, or null")
         return
-    before = len(errors.errors)
-    for role in roles:
-        if len(errors.errors) == before:  # one message for the list is enough
-            _name(errors, "roles", role)
+    try:  # the account store's rule, one message for the list
+        check_roles(roles)
+    except InvalidAccountField as error:
+        errors.add("roles", error.reason)
+
+
+def _account_fields(errors: FieldErrors, body: Mapping[str, Any]) -> None:
+    """The shape of the fields a create and a merge patch share."""
+    _optional_text(errors, body, "email")
+    _optional_text(errors, body, "display_name")
+    _roles(errors, body)
+    if body.get("tenant") is not None:
+        _name(errors, "tenant", body["tenant"])
+    _custom_claims(errors, body)
 
 
 def _custom_claims(errors: FieldErrors, body: Mapping[str, Any]) -> None:
@@ -187,12 +201,7 @@ def check_create(body: Mapping[str, Any]) -> dict[str, Any]:
         except InvalidUserid as error:
             errors.add("userid", error.reason)
     check_password(errors, body.get("password"))
-    _optional_text(errors, body, "email")
-    _optional_text(errors, body, "display_name")
-    _roles(errors, body)
-    if body.get("tenant") is not None:
-        _name(errors, "tenant", body["tenant"])
-    _custom_claims(errors, body)
+    _account_fields(errors, body)
     errors.raise_if_any()
     return {name: body[name] for name in CREATE_FIELDS if name in body}
 
@@ -210,12 +219,7 @@ def check_patch(body: Mapping[str, Any]) -> dict[str, Any]:
             errors.add(name, _NOT_PATCHABLE[name])
         elif name not in PATCH_FIELDS:
             errors.add(field_name(name), "not a field a PATCH can change")
-    _optional_text(errors, body, "email")
-    _optional_text(errors, body, "display_name")
-    _roles(errors, body)
-    if body.get("tenant") is not None:
-        _name(errors, "tenant", body["tenant"])
-    _custom_claims(errors, body)
+    _account_fields(errors, body)
     errors.raise_if_any()
     return dict(body)
 
